@@ -1,0 +1,1 @@
+//! (being written) — flattened into `keys` by cli/keys.rs.
