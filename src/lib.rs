@@ -6,6 +6,7 @@
 //! `virtual_key` is a software authenticator that plugs in under `hid` through
 //! the [`hid::Transport`] trait; it is for tests, rehearsals and the demo.
 
+pub mod aaguid;
 pub mod attestation;
 pub mod ceremony;
 pub mod cli;
