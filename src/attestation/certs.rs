@@ -170,6 +170,13 @@ impl Cert {
 
     /// Does `issuer_key` verify this certificate's signature?
     pub fn verify_signed_by(&self, issuer_key: &PublicKey) -> Result<(), String> {
+        // RFC 5280 §4.1.1.2: the unsigned outer algorithm must equal the signed inner one,
+        // or a tampered outer field (e.g. its parameters) would go unnoticed.
+        if self.cert.signature_algorithm() != self.cert.tbs_certificate().signature() {
+            return Err(
+                "certificate signatureAlgorithm differs from its tbsCertificate.signature".into(),
+            );
+        }
         let oid = self.cert.signature_algorithm().oid.to_string();
         let alg = SigAlg::from_x509_oid(&oid)
             .ok_or_else(|| format!("certificate signature algorithm {oid} is not supported"))?;

@@ -6,15 +6,19 @@
 //! The Graph emulator verifies with webauthn-rs-core instead, so a single
 //! misreading of the specification cannot pass both sides.
 
+pub mod assertion;
 pub mod catalogue;
 pub mod certs;
 pub mod chain;
 pub mod keys;
+pub mod packed;
 pub mod trust;
 
 use std::fmt;
 
+pub use assertion::{verify_assertion, AssertionFacts, Counter};
 pub use catalogue::{lookup, Model};
+pub use packed::{verify_attestation, AttestationReport, Policy, Trust};
 pub use trust::TrustStore;
 
 /// What can go wrong while verifying. The class decides the exit code:
@@ -29,6 +33,8 @@ pub enum AttestError {
     UnsupportedAlgorithm(String),
     /// An attestation format Entra does not accept, or `none`.
     RefusedFormat { fmt: String, reason: String },
+    /// A signature did not verify (the answer is "no").
+    SignatureInvalid(String),
 }
 
 impl fmt::Display for AttestError {
@@ -40,6 +46,7 @@ impl fmt::Display for AttestError {
             AttestError::RefusedFormat { fmt, reason } => {
                 write!(f, "attestation format '{fmt}' is refused: {reason}")
             }
+            AttestError::SignatureInvalid(m) => write!(f, "signature check failed: {m}"),
         }
     }
 }
@@ -56,6 +63,10 @@ impl From<AttestError> for crate::Error {
             AttestError::BadCertificate(_) | AttestError::UnsupportedAlgorithm(_) => crate::Error::check(
                 e.to_string(),
                 "this key's attestation cannot be verified; do not enroll it, and report the model to the glasskey maintainers",
+            ),
+            AttestError::SignatureInvalid(_) => crate::Error::check(
+                e.to_string(),
+                "the key did not prove possession of the enrolled credential; check it is the right key, then treat it as compromised or faulty",
             ),
             AttestError::RefusedFormat { .. } => crate::Error::check(
                 e.to_string(),
