@@ -323,3 +323,28 @@ fn self_attestation_is_reported_as_self_and_refused_by_default() {
     let r = verify_attestation(&obj, &CDH, &store, &allow, SystemTime::now()).unwrap();
     assert!(!r.signature_verified && !r.accepted());
 }
+
+#[test]
+fn a_crafted_x5c_of_mutually_signing_cas_cannot_stall_the_search() {
+    use glasskey::attestation::certs::Cert;
+    use glasskey::attestation::chain::verify_chain;
+    // Seven CAs with one key and one name: each verifies every other, so a
+    // naive search would walk thousands of paths before giving up.
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let cas: Vec<Cert> = (0..7u64)
+        .map(|n| {
+            let mut p = ca_params("Loop CA", None);
+            p.serial_number = Some(rcgen::SerialNumber::from(n + 1));
+            Cert::from_der(p.self_signed(&key).unwrap().der()).unwrap()
+        })
+        .collect();
+    let issuer = Issuer::new(ca_params("Loop CA", None), key);
+    let leaf_kp = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut leaf = CertificateParams::default();
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    let leaf = Cert::from_der(leaf.signed_by(&leaf_kp, &issuer).unwrap().der()).unwrap();
+
+    let err = verify_chain(&leaf, &cas, &TrustStore::production(), SystemTime::now()).unwrap_err();
+    // The budget, not exhaustion of the paths, ended the search.
+    assert!(err.contains("gave up"), "{err}");
+}

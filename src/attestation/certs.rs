@@ -71,21 +71,14 @@ impl Cert {
         self.cert.tbs_certificate().issuer().to_string()
     }
 
-    /// Encoded subject Name, for exact issuer/subject matching.
-    pub fn subject_der(&self) -> Vec<u8> {
-        self.cert
-            .tbs_certificate()
-            .subject()
-            .to_der()
-            .unwrap_or_default()
+    /// Encoded subject Name, for exact issuer/subject matching. None only if the
+    /// decoded name cannot be re-encoded; such a name matches nothing.
+    pub fn subject_der(&self) -> Option<Vec<u8>> {
+        self.cert.tbs_certificate().subject().to_der().ok()
     }
 
-    pub fn issuer_der(&self) -> Vec<u8> {
-        self.cert
-            .tbs_certificate()
-            .issuer()
-            .to_der()
-            .unwrap_or_default()
+    pub fn issuer_der(&self) -> Option<Vec<u8>> {
+        self.cert.tbs_certificate().issuer().to_der().ok()
     }
 
     pub fn is_v3(&self) -> bool {

@@ -18,6 +18,36 @@ use super::trust::TrustStore;
 /// Longest path considered (leaf + intermediates + anchor).
 const MAX_PATH_LEN: usize = 6;
 
+/// Most signature checks one path search may spend. Real chains need one per
+/// link; the budget stops a crafted x5c of mutually signed certificates from
+/// turning the search into seconds of work.
+const MAX_SIGNATURE_CHECKS: usize = 64;
+
+/// Search state shared down the recursion.
+struct Search<'a> {
+    candidates: Vec<&'a Cert>,
+    store: &'a TrustStore,
+    now: SystemTime,
+    reasons: Vec<String>,
+    checks_left: usize,
+}
+
+impl Search<'_> {
+    /// Spend one signature check; false once the budget is gone.
+    fn spend(&mut self) -> bool {
+        if self.checks_left == 0 {
+            if !self.reasons.iter().any(|r| r.starts_with("gave up")) {
+                self.reasons.push(format!(
+                    "gave up after {MAX_SIGNATURE_CHECKS} signature checks"
+                ));
+            }
+            return false;
+        }
+        self.checks_left -= 1;
+        true
+    }
+}
+
 /// The anchor a chain reached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReachedAnchor {
@@ -44,53 +74,72 @@ pub fn verify_chain(
             leaf.validity_text()
         ));
     }
-    let candidates: Vec<&Cert> = presented.iter().chain(store.intermediates()).collect();
+    let mut state = Search {
+        candidates: presented.iter().chain(store.intermediates()).collect(),
+        store,
+        now,
+        reasons: Vec::new(),
+        checks_left: MAX_SIGNATURE_CHECKS,
+    };
     let mut path = vec![leaf];
-    let mut reasons = Vec::new();
-    match search(&mut path, &candidates, store, now, &mut reasons) {
+    let found = search(&mut path, &mut state);
+    let reasons = state.reasons;
+    match found {
         Some(found) => Ok(found),
         None if reasons.is_empty() => Err(format!(
             "no trusted root or known intermediate issued '{}' (issuer '{}')",
             leaf.subject(),
             leaf.issuer()
         )),
-        None => Err(reasons.join("; ")),
+        None => {
+            let mut unique: Vec<String> = Vec::new();
+            for r in reasons {
+                if !unique.contains(&r) && unique.len() < 4 {
+                    unique.push(r);
+                }
+            }
+            Err(unique.join("; "))
+        }
     }
 }
 
-fn search<'a>(
-    path: &mut Vec<&'a Cert>,
-    candidates: &[&'a Cert],
-    store: &'a TrustStore,
-    now: SystemTime,
-    reasons: &mut Vec<String>,
-) -> Option<ReachedAnchor> {
+fn search<'a>(path: &mut Vec<&'a Cert>, st: &mut Search<'a>) -> Option<ReachedAnchor> {
     let child = *path.last()?;
-    let issuer_name = child.issuer_der();
+    let Some(issuer_name) = child.issuer_der() else {
+        st.reasons.push(format!(
+            "the issuer name of '{}' is unreadable",
+            child.subject()
+        ));
+        return None;
+    };
     // Intermediates between the leaf and the next issuer (the leaf itself does not count).
     let below = path.len() - 1;
 
     // An anchor first: the child is itself a trusted certificate, or an anchor issued it.
+    let store = st.store;
     for anchor in store.anchors() {
         let a = &anchor.cert;
         let is_anchor_itself = a.der() == child.der() && path.len() > 1;
-        if !is_anchor_itself && a.subject_der() != issuer_name {
+        if !is_anchor_itself && a.subject_der().as_ref() != Some(&issuer_name) {
             continue;
         }
         if !is_anchor_itself {
-            if let Err(why) = issuer_acceptable(a, below, now, true) {
-                reasons.push(why);
+            if let Err(why) = issuer_acceptable(a, below, st.now, true) {
+                st.reasons.push(why);
                 continue;
+            }
+            if !st.spend() {
+                return None;
             }
             let key = match a.public_key() {
                 Ok(k) => k,
                 Err(e) => {
-                    reasons.push(format!("root '{}': {e}", a.subject()));
+                    st.reasons.push(format!("root '{}': {e}", a.subject()));
                     continue;
                 }
             };
             if let Err(why) = child.verify_signed_by(&key) {
-                reasons.push(format!(
+                st.reasons.push(format!(
                     "'{}' names '{}' as issuer but {why}",
                     child.subject(),
                     a.subject()
@@ -114,20 +163,26 @@ fn search<'a>(
     if path.len() + 1 >= MAX_PATH_LEN {
         return None;
     }
-    for cand in candidates {
-        if cand.subject_der() != issuer_name || path.iter().any(|p| p.der() == cand.der()) {
+    for i in 0..st.candidates.len() {
+        let cand = st.candidates[i];
+        if cand.subject_der().as_ref() != Some(&issuer_name)
+            || path.iter().any(|p| p.der() == cand.der())
+        {
             continue;
         }
-        if let Err(why) = issuer_acceptable(cand, below, now, false) {
-            reasons.push(why);
+        if let Err(why) = issuer_acceptable(cand, below, st.now, false) {
+            st.reasons.push(why);
             continue;
+        }
+        if !st.spend() {
+            return None;
         }
         let verified = cand
             .public_key()
             .map_err(|e| format!("{e}"))
             .and_then(|k| child.verify_signed_by(&k));
         if let Err(why) = verified {
-            reasons.push(format!(
+            st.reasons.push(format!(
                 "'{}' names '{}' as issuer but {why}",
                 child.subject(),
                 cand.subject()
@@ -135,7 +190,7 @@ fn search<'a>(
             continue;
         }
         path.push(cand);
-        if let Some(found) = search(path, candidates, store, now, reasons) {
+        if let Some(found) = search(path, st) {
             return Some(found);
         }
         path.pop();

@@ -206,7 +206,7 @@ fn ec_digest(alg: SigAlg, msg: &[u8]) -> Vec<u8> {
 
 fn rsa_verify<D>(key: &rsa::RsaPublicKey, msg: &[u8], sig: &[u8]) -> Result<(), String>
 where
-    D: Digest + const_oid_shim::AssociatedOid,
+    D: Digest + der::oid::AssociatedOid,
 {
     use rsa::signature::Verifier;
     let verifier = rsa::pkcs1v15::VerifyingKey::<D>::new(key.clone());
@@ -215,10 +215,6 @@ where
     verifier
         .verify(msg, &sig)
         .map_err(|_| "the RSA PKCS#1 v1.5 signature does not verify".to_string())
-}
-
-mod const_oid_shim {
-    pub use rsa::pkcs8::spki::der::oid::AssociatedOid;
 }
 
 #[cfg(test)]
