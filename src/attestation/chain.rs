@@ -67,8 +67,11 @@ pub fn verify_chain(
     store: &TrustStore,
     now: SystemTime,
 ) -> Result<ReachedAnchor, String> {
+    // Build the path even for an expired leaf, so the operator learns both
+    // facts (an expired test certificate is also an untrusted one).
+    let mut reasons_leaf = Vec::new();
     if !leaf.valid_at(now) {
-        return Err(format!(
+        reasons_leaf.push(format!(
             "certificate '{}' is not valid now (valid {})",
             leaf.subject(),
             leaf.validity_text()
@@ -83,15 +86,19 @@ pub fn verify_chain(
     };
     let mut path = vec![leaf];
     let found = search(&mut path, &mut state);
-    let reasons = state.reasons;
+    let mut reasons = reasons_leaf;
     match found {
-        Some(found) => Ok(found),
-        None if reasons.is_empty() => Err(format!(
-            "no trusted root or known intermediate issued '{}' (issuer '{}')",
-            leaf.subject(),
-            leaf.issuer()
-        )),
+        Some(found) if reasons.is_empty() => Ok(found),
+        Some(_) => Err(reasons.join("; ")),
         None => {
+            if state.reasons.is_empty() {
+                reasons.push(format!(
+                    "no trusted root or known intermediate issued '{}' (issuer '{}')",
+                    leaf.subject(),
+                    leaf.issuer()
+                ));
+            }
+            reasons.extend(state.reasons);
             let mut unique: Vec<String> = Vec::new();
             for r in reasons {
                 if !unique.contains(&r) && unique.len() < 4 {
