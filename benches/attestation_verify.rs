@@ -39,7 +39,7 @@ fn bench(name: &str, budget: Duration, mut f: impl FnMut()) {
     samples.sort();
     let median = samples[samples.len() / 2];
     println!(
-        "{name:<44} median {:>9.1} µs  ({} runs)",
+        "{name:<44} median {:>10.3} µs  ({} runs)",
         median.as_secs_f64() * 1e6,
         samples.len()
     );
