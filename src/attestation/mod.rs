@@ -33,6 +33,8 @@ pub enum AttestError {
     UnsupportedAlgorithm(String),
     /// An attestation format Entra does not accept, or `none`.
     RefusedFormat { fmt: String, reason: String },
+    /// A root file (kit `roots/`, `--trust-root`) could not be used.
+    BadRoot(String),
     /// A signature did not verify (the answer is "no").
     SignatureInvalid(String),
 }
@@ -47,6 +49,7 @@ impl fmt::Display for AttestError {
                 write!(f, "attestation format '{fmt}' is refused: {reason}")
             }
             AttestError::SignatureInvalid(m) => write!(f, "signature check failed: {m}"),
+            AttestError::BadRoot(m) => write!(f, "unusable trust root: {m}"),
         }
     }
 }
@@ -63,6 +66,10 @@ impl From<AttestError> for crate::Error {
             AttestError::BadCertificate(_) | AttestError::UnsupportedAlgorithm(_) => crate::Error::check(
                 e.to_string(),
                 "this key's attestation cannot be verified; do not enroll it, and report the model to the glasskey maintainers",
+            ),
+            AttestError::BadRoot(_) => crate::Error::input(
+                e.to_string(),
+                "fix or remove the file: a root file holds PEM CERTIFICATE blocks, '#' comment lines allowed (vendor-attestation/README.md)",
             ),
             AttestError::SignatureInvalid(_) => crate::Error::check(
                 e.to_string(),

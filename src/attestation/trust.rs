@@ -10,6 +10,9 @@
 //! Deployments add their own roots at run time ([`TrustStore::add_root_pem`]),
 //! e.g. from the kit's `roots/` folder, or the roots minted for virtual keys.
 
+use std::io::Read;
+use std::path::Path;
+
 use base64::Engine;
 
 use super::certs::Cert;
@@ -17,6 +20,12 @@ use super::AttestError;
 
 /// Most certificates read from one PEM text (a bundle of roots is small).
 const MAX_PEM_CERTS: usize = 64;
+
+/// Largest root file read (a PEM bundle of MAX_PEM_CERTS is far below this).
+const MAX_ROOT_FILE: u64 = 512 * 1024;
+
+/// Most files read from one roots folder.
+const MAX_ROOT_FILES: usize = 256;
 
 /// (file name, contents) of every production anchor.
 const SHIPPED_ROOTS: &[(&str, &str)] = &[
@@ -148,6 +157,54 @@ impl TrustStore {
         Ok(n)
     }
 
+    /// Trust every certificate in a PEM file; the label is the path.
+    pub fn add_root_file(&mut self, path: &Path) -> Result<usize, AttestError> {
+        let shown = path.display();
+        let file = std::fs::File::open(path)
+            .map_err(|e| AttestError::BadRoot(format!("cannot open root file {shown}: {e}")))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_ROOT_FILE + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| AttestError::BadRoot(format!("cannot read root file {shown}: {e}")))?;
+        if bytes.len() as u64 > MAX_ROOT_FILE {
+            return Err(AttestError::BadRoot(format!(
+                "root file {shown} is larger than {MAX_ROOT_FILE} bytes"
+            )));
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|_| AttestError::BadRoot(format!("root file {shown} is not PEM text")))?;
+        self.add_root_pem(&shown.to_string(), &text)
+            .map_err(|e| AttestError::BadRoot(format!("root file {shown}: {e}")))
+    }
+
+    /// Trust every `*.pem` in a folder (a kit's `roots/`), in name order. A missing
+    /// folder adds nothing; an unreadable file is an error, never skipped silently,
+    /// so an operator cannot believe a root is trusted when it is not.
+    pub fn add_roots_dir(&mut self, dir: &Path) -> Result<usize, AttestError> {
+        if !dir.is_dir() {
+            return Ok(0);
+        }
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| AttestError::BadRoot(format!("cannot list {}: {e}", dir.display())))?;
+        let mut files: Vec<std::path::PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+            .take(MAX_ROOT_FILES + 1)
+            .collect();
+        if files.len() > MAX_ROOT_FILES {
+            return Err(AttestError::BadRoot(format!(
+                "{} holds more than {MAX_ROOT_FILES} .pem files",
+                dir.display()
+            )));
+        }
+        files.sort();
+        let mut added = 0;
+        for path in files {
+            added += self.add_root_file(&path)?;
+        }
+        Ok(added)
+    }
+
     /// Trust one DER certificate.
     pub fn add_root_der(&mut self, label: &str, der: &[u8]) -> Result<(), AttestError> {
         let cert = Cert::from_der(der)?;
@@ -265,6 +322,28 @@ mod tests {
                 .unwrap_or_else(|| panic!("{name} has no fingerprint header"));
             let cert = &parse_pem_certs(pem).unwrap()[0];
             assert_eq!(cert.sha256_hex(), want.trim(), "{name}");
+        }
+    }
+
+    #[test]
+    fn roots_folder_adds_pem_files_and_refuses_bad_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = TrustStore::empty();
+        assert_eq!(store.add_roots_dir(&dir.path().join("absent")).unwrap(), 0);
+        let (name, pem) = SHIPPED_ROOTS[0];
+        std::fs::write(dir.path().join(name), pem).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a root, not read").unwrap();
+        assert_eq!(store.add_roots_dir(dir.path()).unwrap(), 1);
+        assert_eq!(store.anchors().len(), 1);
+        assert!(store.anchors()[0].label.ends_with(name));
+        std::fs::write(
+            dir.path().join("zz-broken.pem"),
+            "-----BEGIN CERTIFICATE-----\nAAAA\n",
+        )
+        .unwrap();
+        match store.add_roots_dir(dir.path()) {
+            Err(AttestError::BadRoot(m)) => assert!(m.contains("zz-broken.pem"), "{m}"),
+            other => panic!("{other:?}"),
         }
     }
 

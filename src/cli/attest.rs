@@ -205,46 +205,11 @@ fn client_data_hash(args: &VerifyArgs) -> Result<[u8; 32]> {
 /// Shipped roots, then `<kit>/roots/*.pem` when the folder exists, then `--trust-root` files.
 fn trust_store(args: &VerifyArgs, g: &GlobalArgs) -> Result<TrustStore> {
     let mut store = TrustStore::production();
-    let kit_roots = g.kit.join("roots");
-    if kit_roots.is_dir() {
-        let entries = std::fs::read_dir(&kit_roots).map_err(|e| {
-            Error::input(
-                format!("cannot list {}: {e}", kit_roots.display()),
-                "check the kit folder",
-            )
-        })?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "pem"))
-            .collect();
-        files.sort();
-        for path in files {
-            add_root_file(&mut store, &path)?;
-        }
-    }
+    store.add_roots_dir(&g.kit.join("roots"))?;
     for path in &args.trust_root {
-        add_root_file(&mut store, path)?;
+        store.add_root_file(path)?;
     }
     Ok(store)
-}
-
-fn add_root_file(store: &mut TrustStore, path: &Path) -> Result<()> {
-    let bytes = read_bounded(path)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        Error::input(
-            format!("{} is not PEM text", path.display()),
-            "pass a PEM certificate file",
-        )
-    })?;
-    store
-        .add_root_pem(&path.display().to_string(), &text)
-        .map_err(|e| {
-            Error::input(
-                format!("{}: {e}", path.display()),
-                "pass a PEM file holding CERTIFICATE blocks ('#' comment lines are fine)",
-            )
-        })?;
-    Ok(())
 }
 
 #[cfg(test)]
