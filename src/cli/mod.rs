@@ -35,7 +35,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
     /// Use the virtual keys whose state files live in DIR instead of USB keys.
-    #[arg(long = "virtual", global = true, env = "GLASSKEY_VIRTUAL", value_name = "DIR")]
+    #[arg(
+        long = "virtual",
+        global = true,
+        env = "GLASSKEY_VIRTUAL",
+        value_name = "DIR"
+    )]
     pub virtual_dir: Option<PathBuf>,
     /// One device: a hidraw path (/dev/hidrawN) or a socket (unix:PATH, tcp:127.0.0.1:PORT).
     #[arg(long, global = true, value_name = "PATH|ADDRESS")]
@@ -130,7 +135,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ledger(cmd) => ledger::run(cmd, g),
         Command::Attest(cmd) => attest::run(cmd, g),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "glasskey", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "glasskey",
+                &mut std::io::stdout(),
+            );
             Ok(())
         }
         Command::Man => clap_mangen::Man::new(Cli::command())

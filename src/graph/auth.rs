@@ -125,7 +125,10 @@ pub fn pem_block(pem: &str, label: &str) -> Option<Vec<u8>> {
     let end = format!("-----END {label}-----");
     let start = pem.find(&begin)? + begin.len();
     let stop = start + pem[start..].find(&end)?;
-    let body: String = pem[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
+    let body: String = pem[start..stop]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(body).ok()
 }
@@ -237,15 +240,22 @@ impl TokenSource {
     ) -> Result<AccessToken, GraphError> {
         let token_url = self.endpoints.oauth_url(&self.tenant, "token");
         let adapter = Adapter(&self.http);
-        let bad_url = |e: url::ParseError| GraphError::input(format!("bad login URL: {e}"), "check --login-url and --tenant");
+        let bad_url = |e: url::ParseError| {
+            GraphError::input(
+                format!("bad login URL: {e}"),
+                "check --login-url and --tenant",
+            )
+        };
         let client = BasicClient::new(ClientId::new(self.credentials.client_id().to_string()))
             .set_token_uri(TokenUrl::new(token_url.clone()).map_err(bad_url)?)
             .set_auth_type(AuthType::RequestBody);
         let response = match &self.credentials {
             Credentials::DeviceCode { .. } => {
                 let client = client.set_device_authorization_url(
-                    DeviceAuthorizationUrl::new(self.endpoints.oauth_url(&self.tenant, "devicecode"))
-                        .map_err(bad_url)?,
+                    DeviceAuthorizationUrl::new(
+                        self.endpoints.oauth_url(&self.tenant, "devicecode"),
+                    )
+                    .map_err(bad_url)?,
                 );
                 let details: StandardDeviceAuthorizationResponse = client
                     .exchange_device_code()

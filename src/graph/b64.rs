@@ -63,7 +63,11 @@ mod tests {
         assert_eq!(decode_lenient(&std).unwrap(), bytes);
         let pad = std.matches('=').count();
         let token = format!("{}{}", url, pad);
-        assert_eq!(decode_lenient(&token).unwrap(), bytes, "UrlTokenEncode, {pad} stripped");
+        assert_eq!(
+            decode_lenient(&token).unwrap(),
+            bytes,
+            "UrlTokenEncode, {pad} stripped"
+        );
         assert!(decode_strict(&std).is_none() || !std.contains('='));
     }
 }

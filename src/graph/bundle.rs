@@ -116,10 +116,15 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), GraphError> {
     let text = serde_json::to_vec_pretty(value)
         .map_err(|e| GraphError::input(format!("cannot encode bundle: {e}"), ""))?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("bundle")
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("bundle")
     ));
     std::fs::write(&tmp, &text)
         .and_then(|_| std::fs::rename(&tmp, path))
@@ -133,7 +138,10 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), GraphError> {
 
 fn check_tenant(found: &str, expected: Option<&str>, what: &str) -> Result<(), GraphError> {
     if found.trim().is_empty() {
-        return Err(GraphError::input(format!("the {what} names no tenant"), "rebuild it with glasskey"));
+        return Err(GraphError::input(
+            format!("the {what} names no tenant"),
+            "rebuild it with glasskey",
+        ));
     }
     if let Some(t) = expected {
         if !t.eq_ignore_ascii_case(found) {
@@ -149,7 +157,10 @@ fn check_tenant(found: &str, expected: Option<&str>, what: &str) -> Result<(), G
 fn check_account(a: &Account, what: &str) -> Result<(), GraphError> {
     if a.id.trim().is_empty() || !a.user_principal_name.contains('@') {
         return Err(GraphError::input(
-            format!("a {what} item has an incomplete account ({:?})", a.user_principal_name),
+            format!(
+                "a {what} item has an incomplete account ({:?})",
+                a.user_principal_name
+            ),
             "rebuild the bundle with glasskey",
         ));
     }
@@ -177,7 +188,11 @@ impl RequestBundle {
     }
 
     /// Read and validate; `now` is compared with each challenge's expiry.
-    pub fn read(path: &Path, tenant: Option<&str>, now: OffsetDateTime) -> Result<RequestBundle, GraphError> {
+    pub fn read(
+        path: &Path,
+        tenant: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<RequestBundle, GraphError> {
         let b: RequestBundle = read_json(path, "request bundle")?;
         b.validate(tenant, now)?;
         Ok(b)
@@ -192,24 +207,40 @@ impl RequestBundle {
         }
         check_tenant(&self.tenant, tenant, "request bundle")?;
         if self.items.is_empty() {
-            return Err(GraphError::input("the request bundle has no items", "fetch options for at least one account"));
+            return Err(GraphError::input(
+                "the request bundle has no items",
+                "fetch options for at least one account",
+            ));
         }
         for item in &self.items {
             check_account(&item.account, "request")?;
             let o = item.options().map_err(|e| {
                 GraphError::input(
-                    format!("the creationOptions for {} are not usable: {e}", item.account.user_principal_name),
+                    format!(
+                        "the creationOptions for {} are not usable: {e}",
+                        item.account.user_principal_name
+                    ),
                     "fetch the options again",
                 )
             })?;
-            if !o.user_name.is_empty() && !o.user_name.eq_ignore_ascii_case(&item.account.user_principal_name) {
+            if !o.user_name.is_empty()
+                && !o
+                    .user_name
+                    .eq_ignore_ascii_case(&item.account.user_principal_name)
+            {
                 return Err(GraphError::input(
-                    format!("creationOptions for {} name a different user ({})", item.account.user_principal_name, o.user_name),
+                    format!(
+                        "creationOptions for {} name a different user ({})",
+                        item.account.user_principal_name, o.user_name
+                    ),
                     "the bundle was edited or mixed up: fetch the options again",
                 ));
             }
             if o.is_expired(now) {
-                return Err(expired_error(&item.account.user_principal_name, &super::types::format_time(o.expires)));
+                return Err(expired_error(
+                    &item.account.user_principal_name,
+                    &super::types::format_time(o.expires),
+                ));
             }
         }
         Ok(())
@@ -247,12 +278,20 @@ impl ResponseBundle {
         }
         check_tenant(&self.tenant, tenant, "response bundle")?;
         if self.items.is_empty() {
-            return Err(GraphError::input("the response bundle has no items", "enroll at least one key"));
+            return Err(GraphError::input(
+                "the response bundle has no items",
+                "enroll at least one key",
+            ));
         }
         for item in &self.items {
             check_account(&item.account, "response")?;
             let upn = &item.account.user_principal_name;
-            let bad = |d: &str| GraphError::input(format!("the response for {upn} is not usable: {d}"), "enroll this key again from the request bundle");
+            let bad = |d: &str| {
+                GraphError::input(
+                    format!("the response for {upn} is not usable: {d}"),
+                    "enroll this key again from the request bundle",
+                )
+            };
             if item.expires().is_none() {
                 return Err(bad("challengeTimeoutDateTime is missing or not a date"));
             }
@@ -265,9 +304,12 @@ impl ResponseBundle {
             if item.credential_id().is_none() {
                 return Err(bad("publicKeyCredential.id is missing"));
             }
-            let body_aaguid = super::client::body_aaguid(&item.fido2_method).map_err(|_| bad("no AAGUID in the attestation"))?;
+            let body_aaguid = super::client::body_aaguid(&item.fido2_method)
+                .map_err(|_| bad("no AAGUID in the attestation"))?;
             if body_aaguid != item.key.aaguid {
-                return Err(bad("the key facts name a different AAGUID than the attestation"));
+                return Err(bad(
+                    "the key facts name a different AAGUID than the attestation",
+                ));
             }
         }
         Ok(())
@@ -279,7 +321,12 @@ impl ResponseBundle {
             .iter()
             .enumerate()
             .filter(|(_, i)| i.expires().is_none_or(|t| now >= t))
-            .map(|(n, i)| (n, expired_error(&i.account.user_principal_name, &i.challenge_timeout)))
+            .map(|(n, i)| {
+                (
+                    n,
+                    expired_error(&i.account.user_principal_name, &i.challenge_timeout),
+                )
+            })
             .collect()
     }
 }
@@ -310,20 +357,31 @@ pub fn response_item(
         ));
     }
     if credential_id.is_empty() || credential_id.len() > 1023 {
-        return Err(GraphError::input("the credential id is empty or too long", "enroll the key again"));
+        return Err(GraphError::input(
+            "the credential id is empty or too long",
+            "enroll the key again",
+        ));
     }
     match super::client::attestation_aaguid(attestation_object) {
         Some(a) if a == key.aaguid => {}
         _ => {
             return Err(GraphError::input(
-                format!("the attestation for {upn} does not carry the key's AAGUID {}", key.aaguid),
+                format!(
+                    "the attestation for {upn} does not carry the key's AAGUID {}",
+                    key.aaguid
+                ),
                 "enroll the key again",
             ))
         }
     }
     Ok(ResponseItem {
         account: request.account.clone(),
-        fido2_method: registration_body(display_name, credential_id, client_data_json_bytes, attestation_object),
+        fido2_method: registration_body(
+            display_name,
+            credential_id,
+            client_data_json_bytes,
+            attestation_object,
+        ),
         key,
         challenge_timeout: super::types::format_time(o.expires),
     })

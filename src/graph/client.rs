@@ -71,7 +71,8 @@ impl GraphClient {
 
     fn get_json(&self, op: &str, version: ApiVersion, path: &str) -> Result<Value, GraphError> {
         let url = self.endpoints.graph_url(version, path);
-        self.call(op, Method::Get, url, None, Replay::Safe)?.json(op)
+        self.call(op, Method::Get, url, None, Replay::Safe)?
+            .json(op)
     }
 
     fn list<T: serde::de::DeserializeOwned>(
@@ -129,7 +130,10 @@ impl GraphClient {
     /// A user by UPN or object id, with the `$select`-only properties.
     pub fn user(&self, id_or_upn: &str) -> Result<User, GraphError> {
         let op = format!("read user {id_or_upn}");
-        let path = format!("/users/{}?$select={USER_SELECT}", urlencode_segment(id_or_upn));
+        let path = format!(
+            "/users/{}?$select={USER_SELECT}",
+            urlencode_segment(id_or_upn)
+        );
         let v = self.get_json(&op, ApiVersion::V1, &path)?;
         serde_json::from_value(v).map_err(|e| GraphError::bad_response(op, e.to_string()))
     }
@@ -186,7 +190,10 @@ impl GraphClient {
         let op = format!("register a FIDO2 method for {user_id}");
         let url = self.endpoints.graph_url(
             ApiVersion::V1,
-            &format!("/users/{}/authentication/fido2Methods", urlencode_segment(user_id)),
+            &format!(
+                "/users/{}/authentication/fido2Methods",
+                urlencode_segment(user_id)
+            ),
         );
         self.call(&op, Method::Post, url, Some(body), Replay::Once)?
             .json(&op)
@@ -196,7 +203,10 @@ impl GraphClient {
         self.list(
             &format!("list FIDO2 methods of {user_id}"),
             ApiVersion::V1,
-            &format!("/users/{}/authentication/fido2Methods", urlencode_segment(user_id)),
+            &format!(
+                "/users/{}/authentication/fido2Methods",
+                urlencode_segment(user_id)
+            ),
         )
     }
 
@@ -244,14 +254,23 @@ impl GraphClient {
         let v: Vec<Value> = self.list(
             &format!("list group memberships of {user_id}"),
             ApiVersion::V1,
-            &format!("/users/{}/transitiveMemberOf?$select=id", urlencode_segment(user_id)),
+            &format!(
+                "/users/{}/transitiveMemberOf?$select=id",
+                urlencode_segment(user_id)
+            ),
         )?;
-        Ok(v.iter().filter_map(|g| g["id"].as_str().map(str::to_string)).collect())
+        Ok(v.iter()
+            .filter_map(|g| g["id"].as_str().map(str::to_string))
+            .collect())
     }
 
     /// Raw role-management list (`roleAssignments`, `roleAssignmentSchedules`,
     /// `roleEligibilitySchedules`, ...) filtered on one principal.
-    pub fn role_list(&self, collection: &str, principal_id: &str) -> Result<Vec<Value>, GraphError> {
+    pub fn role_list(
+        &self,
+        collection: &str,
+        principal_id: &str,
+    ) -> Result<Vec<Value>, GraphError> {
         let filter = format!("principalId eq '{}'", principal_id.replace('\'', "''"));
         self.list(
             &format!("read {collection} of {principal_id}"),
@@ -275,19 +294,27 @@ impl GraphClient {
 
 /// The AAGUID inside a registration body's attestationObject.
 pub fn body_aaguid(body: &Value) -> Result<Aaguid, GraphError> {
-    let bad = |d: &str| GraphError::input(format!("the fido2Method body is not usable: {d}"), "rebuild the response bundle with `glasskey enroll --request`");
+    let bad = |d: &str| {
+        GraphError::input(
+            format!("the fido2Method body is not usable: {d}"),
+            "rebuild the response bundle with `glasskey enroll --request`",
+        )
+    };
     let ao = body["publicKeyCredential"]["response"]["attestationObject"]
         .as_str()
         .ok_or_else(|| bad("no attestationObject"))?;
     let bytes = b64::decode_lenient(ao).ok_or_else(|| bad("attestationObject is not base64url"))?;
-    attestation_aaguid(&bytes).ok_or_else(|| bad("attestationObject has no attested credential data"))
+    attestation_aaguid(&bytes)
+        .ok_or_else(|| bad("attestationObject has no attested credential data"))
 }
 
 /// The AAGUID in an attestationObject's authData (offset 37, after rpIdHash, flags, counter).
 pub fn attestation_aaguid(attestation_object: &[u8]) -> Option<Aaguid> {
     let v: ciborium::Value = ciborium::de::from_reader(attestation_object).ok()?;
     let auth = v.as_map()?.iter().find_map(|(k, v)| {
-        (k.as_text() == Some("authData")).then(|| v.as_bytes()).flatten()
+        (k.as_text() == Some("authData"))
+            .then(|| v.as_bytes())
+            .flatten()
     })?;
     let flags = *auth.get(32)?;
     if flags & 0x40 == 0 {

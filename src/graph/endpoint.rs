@@ -198,7 +198,9 @@ mod tests {
     #[test]
     fn http_only_for_loopback() {
         assert!(Endpoints::new("http://127.0.0.1:9", "http://localhost:9").is_ok());
-        assert!(Endpoints::new("http://[::1]:9", "http://127.0.0.1:9").unwrap().is_loopback());
+        assert!(Endpoints::new("http://[::1]:9", "http://127.0.0.1:9")
+            .unwrap()
+            .is_loopback());
         assert!(Endpoints::new("http://login.example.com", "https://g.example.com").is_err());
         assert!(Endpoints::new("ftp://x", "https://g").is_err());
         assert!(!Endpoints::global().is_loopback());

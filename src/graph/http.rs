@@ -93,7 +93,9 @@ pub struct HttpClient {
 
 impl std::fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpClient").field("retry", &self.retry).finish()
+        f.debug_struct("HttpClient")
+            .field("retry", &self.retry)
+            .finish()
     }
 }
 
@@ -136,7 +138,10 @@ impl HttpClient {
             .header("client-request-id", client_request_id)
             .header("return-client-request-id", "true")
             .header("accept", "application/json")
-            .header("user-agent", concat!("glasskey/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "user-agent",
+                concat!("glasskey/", env!("CARGO_PKG_VERSION")),
+            );
         if attempt > 0 {
             builder = builder.header("retry-attempt", attempt.to_string());
         }
@@ -222,7 +227,7 @@ impl HttpClient {
                         });
                     }
                     if !throttled || attempt + 1 >= self.retry.max_attempts {
-                        return Err(GraphError::Api(api_error(op, &resp)));
+                        return Err(GraphError::Api(Box::new(api_error(op, &resp))));
                     }
                     if let Some(ra) = retry_after {
                         wait = ra.min(self.retry.max_delay);
@@ -274,11 +279,10 @@ pub fn api_error(op: &str, resp: &Response) -> ApiError {
             String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)]).into_owned(),
         ),
     };
-    let request_id = resp.request_id.clone().or_else(|| {
-        err["innerError"]["request-id"]
-            .as_str()
-            .map(str::to_string)
-    });
+    let request_id = resp
+        .request_id
+        .clone()
+        .or_else(|| err["innerError"]["request-id"].as_str().map(str::to_string));
     ApiError {
         op: op.to_string(),
         status: resp.status,
@@ -302,7 +306,10 @@ mod tests {
 
     #[test]
     fn retry_after_parsing() {
-        assert_eq!(parse_retry_after("2.128"), Some(Duration::from_millis(2128)));
+        assert_eq!(
+            parse_retry_after("2.128"),
+            Some(Duration::from_millis(2128))
+        );
         assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
         assert_eq!(parse_retry_after("-1"), None);
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
@@ -319,7 +326,10 @@ mod tests {
             retry_after: None,
         };
         let e = api_error("op", &r);
-        assert_eq!((e.code.as_str(), e.request_id.as_deref()), ("Authorization_RequestDenied", Some("rid-1")));
+        assert_eq!(
+            (e.code.as_str(), e.request_id.as_deref()),
+            ("Authorization_RequestDenied", Some("rid-1"))
+        );
         r.body = b"<html>bad gateway</html>".to_vec();
         assert_eq!(api_error("op", &r).code, "unknown");
         assert_ne!(new_guid(), new_guid());

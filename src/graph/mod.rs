@@ -76,12 +76,9 @@ impl ApiError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GraphError {
     /// Graph answered with an error.
-    Api(ApiError),
+    Api(Box<ApiError>),
     /// The login service refused a token request (OAuth `error`).
-    Token {
-        error: String,
-        description: String,
-    },
+    Token { error: String, description: String },
     /// No answer: connection, TLS or timeout failure before a response.
     Transport { op: String, detail: String },
     /// A write was sent but no answer came back: it may or may not have been applied.
@@ -129,11 +126,15 @@ impl fmt::Display for GraphError {
             GraphError::Token { error, description } => {
                 write!(f, "sign-in failed: {error}: {description}")
             }
-            GraphError::Transport { op, detail } => write!(f, "{op}: no answer from the service: {detail}"),
+            GraphError::Transport { op, detail } => {
+                write!(f, "{op}: no answer from the service: {detail}")
+            }
             GraphError::OutcomeUnknown { op, detail } => {
                 write!(f, "{op}: sent, but no answer came back ({detail}); it may or may not have been applied")
             }
-            GraphError::BadResponse { op, detail } => write!(f, "{op}: unexpected answer: {detail}"),
+            GraphError::BadResponse { op, detail } => {
+                write!(f, "{op}: unexpected answer: {detail}")
+            }
             GraphError::Input { what, .. } | GraphError::Refused { what, .. } => f.write_str(what),
         }
     }

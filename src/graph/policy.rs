@@ -64,10 +64,19 @@ pub enum Blocker {
     /// The known issue: the provisioning API needs "Allow self-service set up".
     SelfServiceSetupOff,
     NotTargeted,
-    ExcludedByGroup { group: String },
-    DeviceBoundNotAllowed { profile: String },
-    KeyRestricted { profile: String, enforcement: String },
-    AttestationRequired { profile: String },
+    ExcludedByGroup {
+        group: String,
+    },
+    DeviceBoundNotAllowed {
+        profile: String,
+    },
+    KeyRestricted {
+        profile: String,
+        enforcement: String,
+    },
+    AttestationRequired {
+        profile: String,
+    },
 }
 
 impl Blocker {
@@ -108,7 +117,12 @@ struct Rules<'a> {
 
 /// Decide whether `aaguid` can be registered for an account in `groups`.
 /// `key_attests` says whether the key presents attestation the tenant trusts.
-pub fn preflight(policy: &Fido2Policy, groups: &[String], aaguid: Aaguid, key_attests: bool) -> Preflight {
+pub fn preflight(
+    policy: &Fido2Policy,
+    groups: &[String],
+    aaguid: Aaguid,
+    key_attests: bool,
+) -> Preflight {
     let mut blockers = Vec::new();
     if !policy.state.eq_ignore_ascii_case("enabled") {
         blockers.push(Blocker::MethodDisabled);
@@ -127,7 +141,9 @@ pub fn preflight(policy: &Fido2Policy, groups: &[String], aaguid: Aaguid, key_at
     }
     for t in &policy.exclude_targets {
         if t.id == "all_users" || in_group(&t.id) {
-            blockers.push(Blocker::ExcludedByGroup { group: t.id.clone() });
+            blockers.push(Blocker::ExcludedByGroup {
+                group: t.id.clone(),
+            });
         }
     }
     let rules: Vec<Rules> = if policy.passkey_profiles.is_empty() {
@@ -151,7 +167,10 @@ pub fn preflight(policy: &Fido2Policy, groups: &[String], aaguid: Aaguid, key_at
             .filter(|p| ids.iter().any(|id| id.eq_ignore_ascii_case(&p.id)))
             .map(|p| Rules {
                 name: p.name.clone(),
-                device_bound: p.passkey_types.split(',').any(|t| t.trim() == "deviceBound"),
+                device_bound: p
+                    .passkey_types
+                    .split(',')
+                    .any(|t| t.trim() == "deviceBound"),
                 attestation: p.attestation_enforcement == "registrationOnly",
                 restrictions: p.key_restrictions.as_ref(),
             })
@@ -165,11 +184,20 @@ pub fn preflight(policy: &Fido2Policy, groups: &[String], aaguid: Aaguid, key_at
         let mut ok = true;
         if !r.device_bound {
             ok = false;
-            profile_blockers.push(Blocker::DeviceBoundNotAllowed { profile: r.name.clone() });
+            profile_blockers.push(Blocker::DeviceBoundNotAllowed {
+                profile: r.name.clone(),
+            });
         }
         if let Some(k) = r.restrictions.filter(|k| k.is_enforced) {
-            let listed = k.aa_guids.iter().any(|a| a.trim().eq_ignore_ascii_case(&text));
-            let allowed = if k.enforcement_type.eq_ignore_ascii_case("block") { !listed } else { listed };
+            let listed = k
+                .aa_guids
+                .iter()
+                .any(|a| a.trim().eq_ignore_ascii_case(&text));
+            let allowed = if k.enforcement_type.eq_ignore_ascii_case("block") {
+                !listed
+            } else {
+                listed
+            };
             if !allowed {
                 ok = false;
                 profile_blockers.push(Blocker::KeyRestricted {
@@ -180,7 +208,9 @@ pub fn preflight(policy: &Fido2Policy, groups: &[String], aaguid: Aaguid, key_at
         }
         if r.attestation && !key_attests {
             ok = false;
-            profile_blockers.push(Blocker::AttestationRequired { profile: r.name.clone() });
+            profile_blockers.push(Blocker::AttestationRequired {
+                profile: r.name.clone(),
+            });
         }
         if ok && admitted_by.is_none() {
             admitted_by = Some(r.name.clone());
@@ -211,7 +241,10 @@ mod tests {
             id: "Fido2".into(),
             state: "enabled".into(),
             is_self_service_registration_allowed: Some(true),
-            include_targets: vec![Target { id: "all_users".into(), ..Default::default() }],
+            include_targets: vec![Target {
+                id: "all_users".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         }
     }
@@ -222,34 +255,83 @@ mod tests {
         assert!(preflight(&base(), &[], a, false).allowed);
         let mut p = base();
         p.is_self_service_registration_allowed = Some(false);
-        p.key_restrictions = Some(KeyRestrictions { is_enforced: true, enforcement_type: "allow".into(), aa_guids: vec![] });
+        p.key_restrictions = Some(KeyRestrictions {
+            is_enforced: true,
+            enforcement_type: "allow".into(),
+            aa_guids: vec![],
+        });
         let r = preflight(&p, &[], a, true);
         assert!(!r.allowed);
         assert!(r.blockers.contains(&Blocker::SelfServiceSetupOff));
-        assert!(matches!(r.blockers.last(), Some(Blocker::KeyRestricted { .. })));
+        assert!(matches!(
+            r.blockers.last(),
+            Some(Blocker::KeyRestricted { .. })
+        ));
         p = base();
         p.is_attestation_enforced = Some(true);
-        assert_eq!(preflight(&p, &[], a, false).blockers, vec![Blocker::AttestationRequired { profile: "legacy policy".into() }]);
+        assert_eq!(
+            preflight(&p, &[], a, false).blockers,
+            vec![Blocker::AttestationRequired {
+                profile: "legacy policy".into()
+            }]
+        );
         assert!(preflight(&p, &[], a, true).attestation_enforced);
         p = base();
-        p.include_targets = vec![Target { id: "g1".into(), ..Default::default() }];
-        p.exclude_targets = vec![Target { id: "g2".into(), ..Default::default() }];
-        assert_eq!(preflight(&p, &[], a, true).blockers, vec![Blocker::NotTargeted]);
-        assert_eq!(preflight(&p, &["g1".into(), "g2".into()], a, true).blockers, vec![Blocker::ExcludedByGroup { group: "g2".into() }]);
+        p.include_targets = vec![Target {
+            id: "g1".into(),
+            ..Default::default()
+        }];
+        p.exclude_targets = vec![Target {
+            id: "g2".into(),
+            ..Default::default()
+        }];
+        assert_eq!(
+            preflight(&p, &[], a, true).blockers,
+            vec![Blocker::NotTargeted]
+        );
+        assert_eq!(
+            preflight(&p, &["g1".into(), "g2".into()], a, true).blockers,
+            vec![Blocker::ExcludedByGroup { group: "g2".into() }]
+        );
     }
 
     #[test]
     fn passkey_profiles_override_legacy_fields() {
         let a = Aaguid::virtual_model(1);
         let mut p = base();
-        p.key_restrictions = Some(KeyRestrictions { is_enforced: true, enforcement_type: "block".into(), aa_guids: vec![a.to_string()] });
+        p.key_restrictions = Some(KeyRestrictions {
+            is_enforced: true,
+            enforcement_type: "block".into(),
+            aa_guids: vec![a.to_string()],
+        });
         p.default_passkey_profile = Some("p1".into());
         p.passkey_profiles = vec![
-            PasskeyProfile { id: "p1".into(), name: "Default".into(), passkey_types: "synced".into(), attestation_enforcement: "disabled".into(), key_restrictions: None },
-            PasskeyProfile { id: "p2".into(), name: "BG".into(), passkey_types: "deviceBound".into(), attestation_enforcement: "registrationOnly".into(), key_restrictions: Some(KeyRestrictions { is_enforced: true, enforcement_type: "allow".into(), aa_guids: vec![a.to_string().to_uppercase()] }) },
+            PasskeyProfile {
+                id: "p1".into(),
+                name: "Default".into(),
+                passkey_types: "synced".into(),
+                attestation_enforcement: "disabled".into(),
+                key_restrictions: None,
+            },
+            PasskeyProfile {
+                id: "p2".into(),
+                name: "BG".into(),
+                passkey_types: "deviceBound".into(),
+                attestation_enforcement: "registrationOnly".into(),
+                key_restrictions: Some(KeyRestrictions {
+                    is_enforced: true,
+                    enforcement_type: "allow".into(),
+                    aa_guids: vec![a.to_string().to_uppercase()],
+                }),
+            },
         ];
         let r = preflight(&p, &[], a, true);
-        assert_eq!(r.blockers, vec![Blocker::DeviceBoundNotAllowed { profile: "Default".into() }]);
+        assert_eq!(
+            r.blockers,
+            vec![Blocker::DeviceBoundNotAllowed {
+                profile: "Default".into()
+            }]
+        );
         p.include_targets[0].allowed_passkey_profiles = vec!["p1".into(), "p2".into()];
         let r = preflight(&p, &[], a, true);
         assert!(r.allowed, "{r:?}");

@@ -129,7 +129,11 @@ pub fn ca_fact(p: &Value, user_id: &str, groups: &[String], is_ga: bool) -> CaFa
             .collect()
     };
     let has = |k: &str, x: &str| list(k).iter().any(|v| v.eq_ignore_ascii_case(x));
-    let group_hit = |k: &str| list(k).into_iter().find(|g| groups.iter().any(|m| m.eq_ignore_ascii_case(g)));
+    let group_hit = |k: &str| {
+        list(k)
+            .into_iter()
+            .find(|g| groups.iter().any(|m| m.eq_ignore_ascii_case(g)))
+    };
     let included = has("includeUsers", "All")
         || has("includeUsers", user_id)
         || group_hit("includeGroups").is_some()
@@ -170,7 +174,10 @@ pub fn evaluate(f: &PostureFacts) -> Vec<Finding> {
     let mut out = vec![
         Finding {
             check: "cloud-only account on *.onmicrosoft.com",
-            ok: u.user_principal_name.to_ascii_lowercase().ends_with(".onmicrosoft.com")
+            ok: u
+                .user_principal_name
+                .to_ascii_lowercase()
+                .ends_with(".onmicrosoft.com")
                 && u.on_premises_sync_enabled != Some(true),
             detail: format!(
                 "{} (onPremisesSyncEnabled {:?})",
@@ -208,8 +215,16 @@ pub fn evaluate(f: &PostureFacts) -> Vec<Finding> {
             "permanent active, direct".into()
         },
     });
-    let enforced: Vec<&CaFact> = f.conditional_access.iter().filter(|c| c.state == "enabled").collect();
-    let applying: Vec<&CaFact> = enforced.iter().copied().filter(|c| c.scope == CaScope::Applies).collect();
+    let enforced: Vec<&CaFact> = f
+        .conditional_access
+        .iter()
+        .filter(|c| c.state == "enabled")
+        .collect();
+    let applying: Vec<&CaFact> = enforced
+        .iter()
+        .copied()
+        .filter(|c| c.scope == CaScope::Applies)
+        .collect();
     let excluded: Vec<String> = enforced
         .iter()
         .filter_map(|c| match &c.scope {
@@ -219,12 +234,23 @@ pub fn evaluate(f: &PostureFacts) -> Vec<Finding> {
             _ => None,
         })
         .collect();
-    let blocking: Vec<&str> = applying.iter().filter(|c| c.blocks).map(|c| c.display_name.as_str()).collect();
+    let blocking: Vec<&str> = applying
+        .iter()
+        .filter(|c| c.blocks)
+        .map(|c| c.display_name.as_str())
+        .collect();
     out.push(Finding {
         check: "no Conditional Access policy blocks the account",
         ok: blocking.is_empty(),
         detail: if blocking.is_empty() {
-            format!("excluded from: {}", if excluded.is_empty() { "none".into() } else { excluded.join(", ") })
+            format!(
+                "excluded from: {}",
+                if excluded.is_empty() {
+                    "none".into()
+                } else {
+                    excluded.join(", ")
+                }
+            )
         } else {
             format!("blocked by: {}", blocking.join(", "))
         },
@@ -255,7 +281,10 @@ mod tests {
         let p = serde_json::json!({"id": "1", "displayName": "MFA all", "state": "enabled",
             "conditions": {"users": {"includeUsers": ["All"], "excludeGroups": ["g-bg"]}},
             "grantControls": {"builtInControls": ["mfa"]}});
-        assert_eq!(ca_fact(&p, "u", &["g-bg".into()], true).scope, CaScope::ExcludedByGroup("g-bg".into()));
+        assert_eq!(
+            ca_fact(&p, "u", &["g-bg".into()], true).scope,
+            CaScope::ExcludedByGroup("g-bg".into())
+        );
         assert_eq!(ca_fact(&p, "u", &[], true).scope, CaScope::Applies);
         let q = serde_json::json!({"id": "2", "displayName": "PR admins", "state": "enabled",
             "conditions": {"users": {"includeRoles": [GLOBAL_ADMIN_ROLE]}},
@@ -268,9 +297,19 @@ mod tests {
     #[test]
     fn eligible_only_fails() {
         let facts = PostureFacts {
-            user: User { user_principal_name: "bg@x.onmicrosoft.com".into(), account_enabled: Some(true), user_type: Some("Member".into()), ..Default::default() },
+            user: User {
+                user_principal_name: "bg@x.onmicrosoft.com".into(),
+                account_enabled: Some(true),
+                user_type: Some("Member".into()),
+                ..Default::default()
+            },
             groups: vec![],
-            global_admin: RoleFacts { active: false, schedules_read: true, eligible: true, ..Default::default() },
+            global_admin: RoleFacts {
+                active: false,
+                schedules_read: true,
+                eligible: true,
+                ..Default::default()
+            },
             conditional_access: vec![],
         };
         let f = evaluate(&facts);

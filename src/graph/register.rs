@@ -15,12 +15,22 @@ use super::GraphError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "camelCase")]
 pub enum Outcome {
-    Registered { method: Fido2Method },
+    Registered {
+        method: Fido2Method,
+    },
     /// Found registered already (a previous run, or a POST whose answer was lost).
-    AlreadyRegistered { method: Fido2Method },
+    AlreadyRegistered {
+        method: Fido2Method,
+    },
     /// Not sent: the challenge expired.
-    Expired { error: String, next: String },
-    Failed { error: String, next: String },
+    Expired {
+        error: String,
+        next: String,
+    },
+    Failed {
+        error: String,
+        next: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -35,7 +45,10 @@ pub struct ItemReport {
 
 impl ItemReport {
     pub fn ok(&self) -> bool {
-        matches!(self.outcome, Outcome::Registered { .. } | Outcome::AlreadyRegistered { .. })
+        matches!(
+            self.outcome,
+            Outcome::Registered { .. } | Outcome::AlreadyRegistered { .. }
+        )
     }
 }
 
@@ -49,7 +62,10 @@ fn url_token(credential_id: &[u8]) -> String {
 
 /// Find `item` among `methods`: by method id derived from the credential id,
 /// else by AAGUID and display name (GRAPH.md §2.4).
-pub fn find_registered<'a>(item: &ResponseItem, methods: &'a [Fido2Method]) -> Option<&'a Fido2Method> {
+pub fn find_registered<'a>(
+    item: &ResponseItem,
+    methods: &'a [Fido2Method],
+) -> Option<&'a Fido2Method> {
     let by_id = item.credential_id().map(|c| url_token(&c));
     let aaguid = item.key.aaguid.to_string();
     methods
@@ -57,7 +73,9 @@ pub fn find_registered<'a>(item: &ResponseItem, methods: &'a [Fido2Method]) -> O
         .find(|m| Some(&m.id) == by_id.as_ref())
         .or_else(|| {
             methods.iter().find(|m| {
-                m.aa_guid.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(&aaguid))
+                m.aa_guid
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(&aaguid))
                     && m.display_name.as_deref() == Some(item.display_name())
             })
         })
@@ -65,18 +83,29 @@ pub fn find_registered<'a>(item: &ResponseItem, methods: &'a [Fido2Method]) -> O
 
 fn failed(e: GraphError) -> Outcome {
     let err: crate::Error = e.into();
-    Outcome::Failed { error: err.what, next: err.next }
+    Outcome::Failed {
+        error: err.what,
+        next: err.next,
+    }
 }
 
 /// Register every item; never stops at the first failure.
-pub fn register_bundle(client: &GraphClient, bundle: &ResponseBundle, now: OffsetDateTime) -> Vec<ItemReport> {
+pub fn register_bundle(
+    client: &GraphClient,
+    bundle: &ResponseBundle,
+    now: OffsetDateTime,
+) -> Vec<ItemReport> {
     let expired: Vec<(usize, GraphError)> = bundle.expired_items(now);
     bundle
         .items
         .iter()
         .enumerate()
         .map(|(n, item)| {
-            let outcome = register_one(client, item, expired.iter().find(|(i, _)| *i == n).map(|(_, e)| e));
+            let outcome = register_one(
+                client,
+                item,
+                expired.iter().find(|(i, _)| *i == n).map(|(_, e)| e),
+            );
             ItemReport {
                 account: item.account.user_principal_name.clone(),
                 display_name: item.display_name().to_string(),
@@ -87,7 +116,11 @@ pub fn register_bundle(client: &GraphClient, bundle: &ResponseBundle, now: Offse
         .collect()
 }
 
-fn register_one(client: &GraphClient, item: &ResponseItem, expired: Option<&GraphError>) -> Outcome {
+fn register_one(
+    client: &GraphClient,
+    item: &ResponseItem,
+    expired: Option<&GraphError>,
+) -> Outcome {
     let user = &item.account.id;
     let before = match client.list_methods(user) {
         Ok(m) => m,
@@ -98,7 +131,10 @@ fn register_one(client: &GraphClient, item: &ResponseItem, expired: Option<&Grap
     }
     if let Some(e) = expired {
         let err: crate::Error = e.clone().into();
-        return Outcome::Expired { error: err.what, next: err.next };
+        return Outcome::Expired {
+            error: err.what,
+            next: err.next,
+        };
     }
     match client.register(user, &item.fido2_method) {
         Ok(method) => Outcome::Registered { method },

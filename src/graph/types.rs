@@ -43,21 +43,36 @@ impl CreationOptions {
                 .map(str::to_string)
                 .ok_or_else(|| GraphError::bad_response(op, format!("{what} is missing")))
         };
-        let expires_text = text(&body["challengeTimeoutDateTime"], "challengeTimeoutDateTime")?;
+        let expires_text = text(
+            &body["challengeTimeoutDateTime"],
+            "challengeTimeoutDateTime",
+        )?;
         let expires = parse_time(&expires_text).ok_or_else(|| {
-            GraphError::bad_response(op, format!("challengeTimeoutDateTime '{expires_text}' is not a date"))
+            GraphError::bad_response(
+                op,
+                format!("challengeTimeoutDateTime '{expires_text}' is not a date"),
+            )
         })?;
         let challenge = text(&pk["challenge"], "publicKey.challenge")?;
         if b64::decode_lenient(&challenge).is_none() {
-            return Err(GraphError::bad_response(op, "publicKey.challenge is not base64url"));
+            return Err(GraphError::bad_response(
+                op,
+                "publicKey.challenge is not base64url",
+            ));
         }
         let user_handle = b64::decode_lenient(&text(&pk["user"]["id"], "publicKey.user.id")?)
             .ok_or_else(|| GraphError::bad_response(op, "publicKey.user.id is not base64"))?;
         let mut exclude_credentials = Vec::new();
         for d in pk["excludeCredentials"].as_array().into_iter().flatten() {
-            let id = d["id"].as_str().and_then(b64::decode_lenient).ok_or_else(|| {
-                GraphError::bad_response(op, "an excludeCredentials id is not base64 in any known form")
-            })?;
+            let id = d["id"]
+                .as_str()
+                .and_then(b64::decode_lenient)
+                .ok_or_else(|| {
+                    GraphError::bad_response(
+                        op,
+                        "an excludeCredentials id is not base64 in any known form",
+                    )
+                })?;
             exclude_credentials.push(id);
         }
         let algorithms = pk["pubKeyCredParams"]
@@ -67,7 +82,10 @@ impl CreationOptions {
             .filter_map(|p| p["alg"].as_i64())
             .collect::<Vec<_>>();
         if algorithms.is_empty() {
-            return Err(GraphError::bad_response(op, "publicKey.pubKeyCredParams lists no algorithm"));
+            return Err(GraphError::bad_response(
+                op,
+                "publicKey.pubKeyCredParams lists no algorithm",
+            ));
         }
         Ok(CreationOptions {
             expires,
@@ -206,7 +224,10 @@ mod tests {
                                      {"type": "public-key", "id": "-_-_AA2"}]}}});
         let o = CreationOptions::from_value(v).unwrap();
         assert_eq!(o.user_handle, b"OF:abc");
-        assert_eq!(o.exclude_credentials, vec![vec![0xfb, 0xff, 0xbf, 0], vec![0xfb, 0xff, 0xbf, 0]]);
+        assert_eq!(
+            o.exclude_credentials,
+            vec![vec![0xfb, 0xff, 0xbf, 0], vec![0xfb, 0xff, 0xbf, 0]]
+        );
         assert_eq!(o.algorithms, vec![-7, -257]);
         assert!(o.is_expired(parse_time("2026-05-01T09:35:00Z").unwrap()));
         let bad = serde_json::json!({"publicKey": {}});
@@ -215,7 +236,8 @@ mod tests {
 
     #[test]
     fn method_reads_old_field_name() {
-        let m: Fido2Method = serde_json::from_str(r#"{"id":"x","creationDateTime":"t","extra":1}"#).unwrap();
+        let m: Fido2Method =
+            serde_json::from_str(r#"{"id":"x","creationDateTime":"t","extra":1}"#).unwrap();
         assert_eq!(m.created_date_time.as_deref(), Some("t"));
     }
 }
