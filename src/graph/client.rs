@@ -48,6 +48,14 @@ impl GraphClient {
         self
     }
 
+    /// Change the per-request timeout (default 60 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> GraphClient {
+        let retry = self.http.retry.clone();
+        self.http = HttpClient::new(timeout, self.endpoints.is_loopback());
+        self.http.retry = retry;
+        self
+    }
+
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
     }
