@@ -26,6 +26,9 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Cap on any single wait (also caps a large Retry-After).
     pub max_delay: Duration,
+    /// Least wait after a 429 without Retry-After (Conditional Access reads
+    /// are limited to 1 request/s per tenant and send no Retry-After).
+    pub min_throttle_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -34,6 +37,7 @@ impl Default for RetryPolicy {
             max_attempts: 5,
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(60),
+            min_throttle_wait: Duration::from_secs(1),
         }
     }
 }
@@ -229,8 +233,10 @@ impl HttpClient {
                     if !throttled || attempt + 1 >= self.retry.max_attempts {
                         return Err(GraphError::Api(Box::new(api_error(op, &resp))));
                     }
-                    if let Some(ra) = retry_after {
-                        wait = ra.min(self.retry.max_delay);
+                    match retry_after {
+                        Some(ra) => wait = ra.min(self.retry.max_delay),
+                        None if resp.status == 429 => wait = wait.max(self.retry.min_throttle_wait),
+                        None => {}
                     }
                     retryable_now = true;
                 }

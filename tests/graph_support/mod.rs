@@ -167,6 +167,7 @@ pub fn quick_retry() -> RetryPolicy {
         max_attempts: 5,
         base_delay: Duration::from_millis(50),
         max_delay: Duration::from_secs(2),
+        min_throttle_wait: Duration::from_secs(1),
     }
 }
 
