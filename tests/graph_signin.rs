@@ -13,12 +13,25 @@ use glasskey::graph::{ClientCertificate, Credentials, GraphClient, GraphError, T
 use graph_support::*;
 use zeroize::Zeroizing;
 
-fn device_flow(state: State) -> (Result<glasskey::graph::AccessToken, GraphError>, Vec<Duration>, Option<String>, glasskey::graph::emulator::EmulatorHandle) {
+fn device_flow(
+    state: State,
+) -> (
+    Result<glasskey::graph::AccessToken, GraphError>,
+    Vec<Duration>,
+    Option<String>,
+    glasskey::graph::emulator::EmulatorHandle,
+) {
     let emu = start(state);
     let slept = Arc::new(Mutex::new(Vec::new()));
     let s = slept.clone();
-    let src = TokenSource::new(endpoints(&emu), DEMO_TENANT, Credentials::DeviceCode { client_id: DEMO_CLIENT.into() })
-        .with_sleeper(Arc::new(move |d| s.lock().unwrap().push(d)));
+    let src = TokenSource::new(
+        endpoints(&emu),
+        DEMO_TENANT,
+        Credentials::DeviceCode {
+            client_id: DEMO_CLIENT.into(),
+        },
+    )
+    .with_sleeper(Arc::new(move |d| s.lock().unwrap().push(d)));
     let mut shown = None;
     let r = src.acquire(&mut |p| shown = Some(format!("{} {}", p.verification_uri, p.user_code)));
     let slept = slept.lock().unwrap().clone();
@@ -33,16 +46,25 @@ fn device_code_pending_and_slow_down_then_approved() {
     let (r, slept, shown, emu) = device_flow(state);
     let token = r.expect("approved");
     assert!(shown.unwrap().contains("/devicelogin"));
-    assert_eq!(slept, vec![Duration::from_secs(6); 3], "interval 1 s + 5 s after slow_down, kept");
+    assert_eq!(
+        slept,
+        vec![Duration::from_secs(6); 3],
+        "interval 1 s + 5 s after slow_down, kept"
+    );
     assert_eq!(emu.with_world(|w| w.hits["token"]), 4);
     // The delegated admin holds Privileged Authentication Administrator: may act on a Global Admin.
     let client = GraphClient::new(endpoints(&emu), token);
-    client.creation_options("bg1@contoso.onmicrosoft.com", None).expect("PAA may provision for a GA");
+    client
+        .creation_options("bg1@contoso.onmicrosoft.com", None)
+        .expect("PAA may provision for a GA");
 }
 
 #[test]
 fn device_code_declined_and_expired_stop() {
-    for (outcome, error) in [("decline", "authorization_declined"), ("expire", "expired_token")] {
+    for (outcome, error) in [
+        ("decline", "authorization_declined"),
+        ("expire", "expired_token"),
+    ] {
         let mut state = State::demo();
         state.device_code.outcome = outcome.into();
         let (r, _, _, _emu) = device_flow(state);
@@ -69,7 +91,12 @@ fn delegated_user_without_the_role_gets_403() {
     let (r, _, _, emu) = device_flow(state);
     let client = GraphClient::new(endpoints(&emu), r.unwrap());
     match client.creation_options("bg1@contoso.onmicrosoft.com", None) {
-        Err(GraphError::Api(a)) => assert!(a.status == 403 && a.message.contains("Privileged Authentication Administrator"), "{a}"),
+        Err(GraphError::Api(a)) => assert!(
+            a.status == 403
+                && a.message
+                    .contains("Privileged Authentication Administrator"),
+            "{a}"
+        ),
         other => panic!("expected 403, got {other:?}"),
     }
 }
@@ -77,13 +104,25 @@ fn delegated_user_without_the_role_gets_403() {
 #[test]
 fn client_secret_wrong_and_wrong_tenant_are_refused() {
     let emu = start(State::demo());
-    let bad = Credentials::ClientSecret { client_id: DEMO_CLIENT.into(), secret: Zeroizing::new("nope".into()) };
+    let bad = Credentials::ClientSecret {
+        client_id: DEMO_CLIENT.into(),
+        secret: Zeroizing::new("nope".into()),
+    };
     match TokenSource::new(endpoints(&emu), DEMO_TENANT, bad).acquire(&mut |_| {}) {
-        Err(GraphError::Token { error, description }) => assert!(error == "invalid_client" && description.starts_with("AADSTS")),
+        Err(GraphError::Token { error, description }) => {
+            assert!(error == "invalid_client" && description.starts_with("AADSTS"))
+        }
         other => panic!("{other:?}"),
     }
-    let good = Credentials::ClientSecret { client_id: DEMO_CLIENT.into(), secret: Zeroizing::new("emulator-secret".into()) };
-    assert!(TokenSource::new(endpoints(&emu), "fabrikam.onmicrosoft.com", good).acquire(&mut |_| {}).is_err());
+    let good = Credentials::ClientSecret {
+        client_id: DEMO_CLIENT.into(),
+        secret: Zeroizing::new("emulator-secret".into()),
+    };
+    assert!(
+        TokenSource::new(endpoints(&emu), "fabrikam.onmicrosoft.com", good)
+            .acquire(&mut |_| {})
+            .is_err()
+    );
 }
 
 #[test]
@@ -91,7 +130,18 @@ fn certificate_assertion_signs_in() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("app.pem");
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=glasskey-test-app", "-keyout"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=glasskey-test-app",
+            "-keyout",
+        ])
         .arg(&key)
         .arg("-out")
         .arg(dir.path().join("cert.pem"))
@@ -107,17 +157,38 @@ fn certificate_assertion_signs_in() {
     state.apps[0].certificate_pem = Some(cert_pem);
     let emu = start(state);
     let cert = ClientCertificate::from_pem(&pem).expect("cert + PKCS#8 key");
-    let creds = Credentials::Certificate { client_id: DEMO_CLIENT.into(), cert: Box::new(cert) };
-    let token = TokenSource::new(endpoints(&emu), DEMO_TENANT, creds).acquire(&mut |_| {}).expect("assertion accepted");
-    GraphClient::new(endpoints(&emu), token).fido2_policy().expect("token works");
+    let creds = Credentials::Certificate {
+        client_id: DEMO_CLIENT.into(),
+        cert: Box::new(cert),
+    };
+    let token = TokenSource::new(endpoints(&emu), DEMO_TENANT, creds)
+        .acquire(&mut |_| {})
+        .expect("assertion accepted");
+    GraphClient::new(endpoints(&emu), token)
+        .fido2_policy()
+        .expect("token works");
 
     // A different certificate is refused.
     let mut other = State::demo();
-    other.apps[0].certificate_pem = Some(glasskey::graph::emulator::State::demo().trusted_roots.first().cloned().unwrap_or_else(|| "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n".into()));
+    other.apps[0].certificate_pem = Some(
+        glasskey::graph::emulator::State::demo()
+            .trusted_roots
+            .first()
+            .cloned()
+            .unwrap_or_else(|| {
+                "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n".into()
+            }),
+    );
     let emu2 = start(other);
     let cert = ClientCertificate::from_pem(&pem).unwrap();
-    let creds = Credentials::Certificate { client_id: DEMO_CLIENT.into(), cert: Box::new(cert) };
-    assert!(matches!(TokenSource::new(endpoints(&emu2), DEMO_TENANT, creds).acquire(&mut |_| {}), Err(GraphError::Token { .. })));
+    let creds = Credentials::Certificate {
+        client_id: DEMO_CLIENT.into(),
+        cert: Box::new(cert),
+    };
+    assert!(matches!(
+        TokenSource::new(endpoints(&emu2), DEMO_TENANT, creds).acquire(&mut |_| {}),
+        Err(GraphError::Token { .. })
+    ));
 }
 
 #[test]
@@ -125,10 +196,16 @@ fn posture_of_demo_accounts_and_an_eligible_only_admin() {
     let emu = start(State::demo());
     let client = app_client(&emu);
     let facts = read_posture(&client, "bg1@contoso.onmicrosoft.com").unwrap();
-    assert!(facts.global_admin.permanent && facts.global_admin.active && !facts.global_admin.eligible);
+    assert!(
+        facts.global_admin.permanent && facts.global_admin.active && !facts.global_admin.eligible
+    );
     let findings = evaluate(&facts);
     assert!(findings.iter().all(|f| f.ok), "{findings:#?}");
-    assert!(findings[4].detail.contains("via group"), "{}", findings[4].detail);
+    assert!(
+        findings[4].detail.contains("via group"),
+        "{}",
+        findings[4].detail
+    );
 
     // bg2: GA only PIM-eligible, synced, disabled, and a blocking CA policy that targets it directly.
     let bg2 = emu.with_world(|w| {
