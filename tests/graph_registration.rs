@@ -207,7 +207,7 @@ fn entra_style_verification_rejects_bad_registrations() {
 
     // Attestation enforced: none and self attestation and an untrusted root are refused, the trusted root passes.
     emu.with_world(|w| w.trust_root(&SoftKey::new([9; 16]).root_pem(), true));
-    for attest in [Attest::None, Attest::SelfAttest, Attest::Packed] {
+    for attest in [Attest::None, Attest::Surrogate, Attest::Packed] {
         let (body, _) = make_body(&client, BG1, &key, attest, true);
         assert_eq!(api_err(client.register(BG1, &body).unwrap_err()).0, 400);
     }

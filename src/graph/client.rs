@@ -316,17 +316,11 @@ pub fn body_aaguid(body: &Value) -> Result<Aaguid, GraphError> {
         .ok_or_else(|| bad("attestationObject has no attested credential data"))
 }
 
-/// The AAGUID in an attestationObject's authData (offset 37, after rpIdHash, flags, counter).
+/// The AAGUID in an attestationObject's attested credential data.
 pub fn attestation_aaguid(attestation_object: &[u8]) -> Option<Aaguid> {
-    let v: ciborium::Value = ciborium::de::from_reader(attestation_object).ok()?;
-    let auth = v.as_map()?.iter().find_map(|(k, v)| {
-        (k.as_text() == Some("authData"))
-            .then(|| v.as_bytes())
-            .flatten()
-    })?;
-    let flags = *auth.get(32)?;
-    if flags & 0x40 == 0 {
-        return None;
-    }
-    Aaguid::from_slice(auth.get(37..53)?)
+    crate::webauthn::AttestationObject::parse(attestation_object)
+        .ok()?
+        .auth_data
+        .attested
+        .map(|a| a.aaguid)
 }

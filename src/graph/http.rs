@@ -199,7 +199,6 @@ impl HttpClient {
         let mut attempt = 0u32;
         loop {
             let outcome = self.send_once(req, &crid, attempt);
-            let retryable_now;
             let mut wait = self.backoff(attempt);
             match outcome {
                 Err(detail) => {
@@ -215,7 +214,6 @@ impl HttpClient {
                             detail,
                         });
                     }
-                    retryable_now = true;
                 }
                 Ok(resp) => {
                     let retry_after = resp.retry_after;
@@ -238,13 +236,10 @@ impl HttpClient {
                         None if resp.status == 429 => wait = wait.max(self.retry.min_throttle_wait),
                         None => {}
                     }
-                    retryable_now = true;
                 }
             }
-            if retryable_now {
-                std::thread::sleep(wait);
-                attempt += 1;
-            }
+            std::thread::sleep(wait);
+            attempt += 1;
         }
     }
 
@@ -306,6 +301,27 @@ pub fn new_guid() -> String {
     uuid::Builder::from_random_bytes(b).into_uuid().to_string()
 }
 
+impl HttpClient {
+    /// Send a prepared request (the OAuth flows build their own), adding a
+    /// client-request-id; bounded body; no retries.
+    pub fn run_raw(
+        &self,
+        mut req: http::Request<Vec<u8>>,
+    ) -> Result<http::Response<Vec<u8>>, String> {
+        if let Ok(v) = http::HeaderValue::from_str(&new_guid()) {
+            req.headers_mut().insert("client-request-id", v);
+        }
+        let resp = self.agent.run(req).map_err(|e| e.to_string())?;
+        let (parts, mut body) = resp.into_parts();
+        let bytes = body
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| e.to_string())?;
+        Ok(http::Response::from_parts(parts, bytes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,26 +355,5 @@ mod tests {
         r.body = b"<html>bad gateway</html>".to_vec();
         assert_eq!(api_error("op", &r).code, "unknown");
         assert_ne!(new_guid(), new_guid());
-    }
-}
-
-impl HttpClient {
-    /// Send a prepared request (the OAuth flows build their own), adding a
-    /// client-request-id; bounded body; no retries.
-    pub fn run_raw(
-        &self,
-        mut req: http::Request<Vec<u8>>,
-    ) -> Result<http::Response<Vec<u8>>, String> {
-        if let Ok(v) = http::HeaderValue::from_str(&new_guid()) {
-            req.headers_mut().insert("client-request-id", v);
-        }
-        let resp = self.agent.run(req).map_err(|e| e.to_string())?;
-        let (parts, mut body) = resp.into_parts();
-        let bytes = body
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()
-            .map_err(|e| e.to_string())?;
-        Ok(http::Response::from_parts(parts, bytes))
     }
 }

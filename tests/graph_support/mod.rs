@@ -26,7 +26,7 @@ pub enum Attest {
     /// packed with x5c from this key's root.
     Packed,
     /// packed, signed by the credential key itself (no x5c).
-    SelfAttest,
+    Surrogate,
     None,
 }
 
@@ -134,7 +134,7 @@ impl SoftKey {
                     ),
                 ])
             }
-            Attest::SelfAttest => {
+            Attest::Surrogate => {
                 let sig: DerSignature = cred_key.sign(&signed);
                 ciborium::Value::Map(vec![
                     ("alg".into(), (-7).into()),

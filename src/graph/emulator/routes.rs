@@ -213,6 +213,15 @@ impl World {
     }
 
     fn finish(&self, mut resp: HttpResponse, crid: &str) -> HttpResponse {
+        // Graph repeats the caller's client-request-id inside error bodies.
+        if resp.status >= 400 {
+            if let Ok(mut v) = serde_json::from_slice::<Value>(&resp.body) {
+                if v["error"]["innerError"].is_object() {
+                    v["error"]["innerError"]["client-request-id"] = crid.into();
+                    resp.body = v.to_string().into_bytes();
+                }
+            }
+        }
         if !resp.headers.iter().any(|(k, _)| k == "request-id") {
             resp = resp.with_header("request-id", &new_guid());
         }
