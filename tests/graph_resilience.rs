@@ -215,3 +215,30 @@ fn expired_items_are_not_sent_and_failures_do_not_stop_the_rest() {
         "{r:?}"
     );
 }
+
+#[test]
+fn emulator_refuses_oversized_and_malformed_requests() {
+    use std::io::{Read, Write};
+    let emu = start(State::demo());
+    let addr = emu.base_url().trim_start_matches("http://").to_string();
+    let send = |raw: &[u8]| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        let _ = s.write_all(raw);
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    };
+    assert!(
+        send(b"POST /v1.0/users HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n")
+            .starts_with("HTTP/1.1 413")
+    );
+    let long = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(20_000));
+    assert!(send(long.as_bytes()).starts_with("HTTP/1.1 431"));
+    assert!(send(b"NONSENSE\r\n\r\n").starts_with("HTTP/1.1 400"));
+    assert!(
+        send(b"GET /v1.0/users/x HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 401"),
+        "no token, no data"
+    );
+    // Still serving afterwards.
+    assert!(app_client(&emu).is_emulator());
+}

@@ -60,12 +60,19 @@ pub enum GraphCmd {
         state: Option<PathBuf>,
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         listen: String,
+        /// Print the state as JSON (a starting point for --state files) and exit.
+        #[arg(long)]
+        print_state: bool,
     },
 }
 
 pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
     match cmd {
-        GraphCmd::Emulator { state, listen } => emulator(state, &listen),
+        GraphCmd::Emulator {
+            state,
+            listen,
+            print_state,
+        } => emulator(state, &listen, print_state),
         GraphCmd::FetchOptions {
             accounts,
             challenge_timeout,
@@ -221,7 +228,7 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
     }
 }
 
-fn emulator(state: Option<PathBuf>, listen: &str) -> Result<()> {
+fn emulator(state: Option<PathBuf>, listen: &str, print_state: bool) -> Result<()> {
     let state = match state {
         Some(path) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -236,6 +243,9 @@ fn emulator(state: Option<PathBuf>, listen: &str) -> Result<()> {
         }
         None => State::demo(),
     };
+    if print_state {
+        return print_json(&state);
+    }
     let handle = Emulator::start(state, listen).map_err(|e| {
         Error::input(
             format!("cannot listen on {listen}: {e}"),
