@@ -114,6 +114,7 @@ fn split_ceremony_through_the_cli() {
                 model: None,
                 serial: Some("1234".into()),
                 label: None,
+                extra: serde_json::Map::new(),
             };
             response_item(
                 item,

@@ -122,6 +122,9 @@ fn one_named(client: &glasskey::graph::GraphClient, key: &SoftKey, name: &str) -
         model: Some("virtual".into()),
         serial: None,
         label: Some("A".into()),
+        extra: [("firmware".to_string(), serde_json::json!("5.7"))]
+            .into_iter()
+            .collect(),
     };
     let item = response_item(&req, &ao, &cred, &cdj, name, facts).unwrap();
     ResponseBundle::new(DEMO_TENANT, vec![item])

@@ -62,6 +62,9 @@ pub struct KeyFacts {
     pub serial: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// Anything else the offline side wants to carry (firmware, PIN retries, ...).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -331,8 +334,11 @@ impl ResponseBundle {
     }
 }
 
-/// Build a response item from what the key produced (the lead's
-/// `glasskey enroll --request` calls this once per request item).
+/// Build a response item from what the key produced (`glasskey enroll
+/// --request` calls this once per request item). `attestation_object` is the
+/// WebAuthn-shaped object (`{"fmt","attStmt","authData"}`, e.g.
+/// `webauthn::AttestationObject::to_webauthn_bytes`), `client_data_json` the
+/// exact bytes whose hash the key signed (`types::client_data_json`).
 pub fn response_item(
     request: &RequestItem,
     attestation_object: &[u8],

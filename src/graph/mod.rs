@@ -56,16 +56,19 @@ impl ApiError {
     pub fn next_step(&self) -> &'static str {
         match (self.status, self.code.as_str()) {
             (401, _) => "sign in again; check --tenant and --client-id, and that the token is for this cloud",
-            (403, "Authorization_RequestDenied") | (403, "accessDenied") => {
-                "grant the missing Graph permission (docs/graph.md lists them) and admin consent; \
-                 signed in as a person, you also need the Privileged Authentication Administrator role \
-                 to change Global Administrator accounts"
+            (403, "Authorization_RequestDenied") => {
+                "grant the app the missing Graph permission (docs/graph.md lists them) and admin consent"
             }
-            (403, _) => "check the Graph permissions and the signed-in role (docs/graph.md), and any Conditional Access on the sign-in",
+            (403, _) => {
+                "check the signed-in role (Privileged Authentication Administrator is needed for Global \
+                 Administrator accounts) and the app's permissions; for FIDO2 calls also run \
+                 `glasskey graph preflight`: the FIDO2 policy must be enabled, allow self-service set up \
+                 and target the account"
+            }
             (404, _) => "check the account (UPN or object id) and the method id; list methods to see what exists",
-            (405, _) => "a known Graph issue on creationOptions; retry later, or use the other API version (v1.0/beta)",
-            (400, _) => "check the FIDO2 policy (enabled, self-service setup on, account targeted, key allowed) with the preflight, and the challenge expiry",
-            (409, _) => "the method may already exist: list the account's methods and compare",
+            (405, _) => "a known Graph issue on creationOptions; retry later, or use the other API version (drop or add --challenge-timeout)",
+            (400, _) => "run `glasskey graph preflight` for this account and key (policy, key restrictions, attestation); if the challenge expired, fetch options again",
+            (409, _) => "the credential may already be registered: list the account's methods and compare",
             (429, _) | (503, _) | (504, _) => "Graph is throttling or unavailable; wait a few minutes and run the command again",
             _ => "retry later; if it persists, give the request-id to Microsoft support",
         }
@@ -172,5 +175,50 @@ impl From<GraphError> for crate::Error {
             GraphError::Input { next, .. } => crate::Error::input(what, next),
             GraphError::Refused { next, .. } => crate::Error::check(what, next),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: &str) -> GraphError {
+        GraphError::Api(Box::new(ApiError {
+            op: "op".into(),
+            status,
+            code: code.into(),
+            message: "m".into(),
+            request_id: Some("rid".into()),
+            client_request_id: "cid".into(),
+        }))
+    }
+
+    #[test]
+    fn operator_errors_name_the_next_step_and_exit_class() {
+        let e: crate::Error = api(403, "Authorization_RequestDenied").into();
+        assert!(e.what.contains("HTTP 403") && e.what.contains("rid") && e.what.contains("cid"));
+        assert!(e.next.contains("permission"));
+        assert_eq!(e.exit_code(), 3);
+        let e: crate::Error = api(403, "accessDenied").into();
+        assert!(
+            e.next.contains("Privileged Authentication Administrator")
+                && e.next.contains("preflight")
+        );
+        let e: crate::Error = GraphError::refused("no", "fix").into();
+        assert_eq!(e.exit_code(), 1);
+        let e: crate::Error = GraphError::input("bad", "fix").into();
+        assert_eq!(e.exit_code(), 2);
+        let e: crate::Error = GraphError::OutcomeUnknown {
+            op: "post".into(),
+            detail: "reset".into(),
+        }
+        .into();
+        assert!(e.next.contains("does not register twice"));
+        let e: crate::Error = GraphError::Token {
+            error: "authorization_declined".into(),
+            description: String::new(),
+        }
+        .into();
+        assert!(e.next.contains("approve"));
     }
 }
