@@ -193,7 +193,9 @@ fn certificate_assertion_signs_in() {
 
 #[test]
 fn posture_of_demo_accounts_and_an_eligible_only_admin() {
-    let emu = start(State::demo());
+    let mut state = State::demo();
+    state.page_size = 1; // every collection comes in pages: nextLink must be followed
+    let emu = start(state);
     let client = app_client(&emu);
     let facts = read_posture(&client, "bg1@contoso.onmicrosoft.com").unwrap();
     assert!(
@@ -218,6 +220,7 @@ fn posture_of_demo_accounts_and_an_eligible_only_admin() {
         w.state.conditional_access_policies.push(serde_json::json!({"id": "blk", "displayName": "Block legacy", "state": "enabled",
             "conditions": {"users": {"includeUsers": [id.clone()]}}, "grantControls": {"builtInControls": ["block"]}}));
         w.state.ca_rate_limit = false;
+        w.state.page_size = 100;
         id
     });
     let f = evaluate(&read_posture(&client, &bg2).unwrap());

@@ -20,8 +20,10 @@ use crate::aaguid::Aaguid;
 pub const EMULATOR_ID_PATH: &str = "/.glasskey-emulator";
 /// Allowed beta `challengeTimeoutInMinutes` (GRAPH.md §1.1).
 pub const CHALLENGE_MINUTES: std::ops::RangeInclusive<u32> = 5..=43200;
-/// Largest `value` array accepted from a list call.
+/// Most items accepted from one list call, over all pages.
 const MAX_LIST: usize = 10_000;
+/// Most pages followed for one list call.
+const MAX_PAGES: usize = 100;
 
 /// A signed-in Graph client.
 pub struct GraphClient {
@@ -83,26 +85,50 @@ impl GraphClient {
             .json(op)
     }
 
+    /// A collection, following `@odata.nextLink` (only to the same Graph host,
+    /// so the token never goes elsewhere), bounded in pages and items.
     fn list<T: serde::de::DeserializeOwned>(
         &self,
         op: &str,
         version: ApiVersion,
         path: &str,
     ) -> Result<Vec<T>, GraphError> {
-        let v = self.get_json(op, version, path)?;
-        let items = v["value"]
-            .as_array()
-            .ok_or_else(|| GraphError::bad_response(op, "no `value` array"))?;
-        if items.len() > MAX_LIST {
-            return Err(GraphError::bad_response(op, "the list is implausibly long"));
+        let mut url = self.endpoints.graph_url(version, path);
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let v: Value = self
+                .call(op, Method::Get, url.clone(), None, Replay::Safe)?
+                .json(op)?;
+            let items = v["value"]
+                .as_array()
+                .ok_or_else(|| GraphError::bad_response(op, "no `value` array"))?;
+            if out.len() + items.len() > MAX_LIST {
+                return Err(GraphError::bad_response(op, "the list is implausibly long"));
+            }
+            for i in items {
+                out.push(serde_json::from_value(i.clone()).map_err(|e| {
+                    GraphError::bad_response(op, format!("an item does not fit: {e}"))
+                })?);
+            }
+            match v["@odata.nextLink"].as_str() {
+                None => return Ok(out),
+                Some(next)
+                    if next.starts_with(self.endpoints.graph.as_str().trim_end_matches('/')) =>
+                {
+                    url = next.to_string();
+                }
+                Some(next) => {
+                    return Err(GraphError::bad_response(
+                        op,
+                        format!("@odata.nextLink points outside Graph: {next}"),
+                    ))
+                }
+            }
         }
-        items
-            .iter()
-            .map(|i| {
-                serde_json::from_value(i.clone())
-                    .map_err(|e| GraphError::bad_response(op, format!("an item does not fit: {e}")))
-            })
-            .collect()
+        Err(GraphError::bad_response(
+            op,
+            format!("more than {MAX_PAGES} pages"),
+        ))
     }
 
     /// True when Graph is a loopback glasskey emulator (asked once, then remembered).

@@ -605,7 +605,7 @@ impl World {
                     .iter()
                     .map(|g| json!({"@odata.type": "#microsoft.graph.group", "id": g}))
                     .collect();
-                Ok(HttpResponse::json(200, &json!({"value": v})))
+                Ok(page(&self.base_url, req, &v, self.state.page_size))
             }
             ("creationOptions", "GET") => self.creation_options(req, segs, p, beta),
             ("register", "POST") => self.register(req, segs, p, beta),
@@ -682,7 +682,7 @@ impl World {
                 };
                 let filter = req.query_param("$filter").unwrap_or_default();
                 let v = apply_filter(list, &filter).map_err(|e| bad(&e))?;
-                Ok(HttpResponse::json(200, &json!({"value": v})))
+                Ok(page(&self.base_url, req, &v, self.state.page_size))
             }
             ("conditionalAccess", "GET") => {
                 Self::require(p, READ_CA)?;
@@ -695,9 +695,11 @@ impl World {
                     }
                     self.last_ca_read = Some(Instant::now());
                 }
-                Ok(HttpResponse::json(
-                    200,
-                    &json!({"value": self.state.conditional_access_policies}),
+                Ok(page(
+                    &self.base_url,
+                    req,
+                    &self.state.conditional_access_policies,
+                    self.state.page_size,
                 ))
             }
             _ => Err(graph_error(
@@ -999,6 +1001,33 @@ impl World {
             });
         Ok(HttpResponse::json(201, &json))
     }
+}
+
+/// One page of a collection: `{"value": [...], "@odata.nextLink"?}`.
+fn page(base: &str, req: &HttpRequest, all: &[Value], size: usize) -> HttpResponse {
+    let size = size.max(1);
+    let skip: usize = req
+        .query_param("$skiptoken")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let items: Vec<Value> = all.iter().skip(skip).take(size).cloned().collect();
+    let mut body = json!({ "value": items });
+    if skip + size < all.len() {
+        let others: Vec<&str> = req
+            .query
+            .split('&')
+            .filter(|kv| {
+                !kv.is_empty() && !kv.starts_with("%24skiptoken") && !kv.starts_with("$skiptoken")
+            })
+            .collect();
+        let mut q = others.join("&");
+        if !q.is_empty() {
+            q.push('&');
+        }
+        body["@odata.nextLink"] =
+            format!("{base}{}?{q}$skiptoken={}", req.path, skip + size).into();
+    }
+    HttpResponse::json(200, &body)
 }
 
 fn restriction_allows(kr: Option<&Value>, aaguid: &str) -> bool {

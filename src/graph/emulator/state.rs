@@ -134,6 +134,13 @@ pub struct State {
     /// Enforce Graph's 1 request/second limit on Conditional Access reads.
     #[serde(default = "yes")]
     pub ca_rate_limit: bool,
+    /// Items per page of collections (Graph pages with `@odata.nextLink`).
+    #[serde(default = "page_size")]
+    pub page_size: usize,
+}
+
+fn page_size() -> usize {
+    100
 }
 
 fn yes() -> bool {
@@ -246,6 +253,7 @@ impl State {
             device_code: DeviceCodeScript::default(),
             faults: vec![],
             ca_rate_limit: true,
+            page_size: page_size(),
         }
     }
 }
