@@ -33,6 +33,7 @@ fn request(client: &glasskey::graph::GraphClient, minutes: Option<u32>) -> Reque
                 user_principal_name: user.user_principal_name,
             },
             creation_options: o.raw,
+            graph_version: None,
         }],
     )
 }
@@ -53,6 +54,15 @@ fn request_bundle_round_trip_and_refusals() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("REQ.json");
     let b = request(&client, Some(30));
+    assert_eq!(
+        b.items[0].version(),
+        glasskey::graph::ApiVersion::Beta,
+        "read from @odata.context"
+    );
+    assert_eq!(
+        request(&client, None).items[0].version(),
+        glasskey::graph::ApiVersion::V1
+    );
     b.write(&path).unwrap();
     let now = time::OffsetDateTime::now_utc();
     let back = RequestBundle::read(&path, Some("CONTOSO.onmicrosoft.com"), now).unwrap();
@@ -139,6 +149,7 @@ fn response_items_are_checked_when_built_and_when_read() {
     )
     .unwrap();
     assert_eq!(good.credential_id().unwrap(), id);
+    assert_eq!(good.version(), glasskey::graph::ApiVersion::V1);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("RESP.json");
     ResponseBundle::new(DEMO_TENANT, vec![good.clone()])

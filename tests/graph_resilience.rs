@@ -114,6 +114,7 @@ fn one_named(client: &glasskey::graph::GraphClient, key: &SoftKey, name: &str) -
             user_principal_name: BG1.into(),
         },
         creation_options: o.raw.clone(),
+        graph_version: None,
     };
     let cdj = o.client_data_json();
     let (cred, ao) = key.make_credential(&o.rp_id, &cdj, Attest::Packed, true);

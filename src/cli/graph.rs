@@ -94,6 +94,14 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
                         user_principal_name: user.user_principal_name,
                     },
                     creation_options: options.raw,
+                    graph_version: Some(
+                        if challenge_timeout.is_some() {
+                            "beta"
+                        } else {
+                            "v1.0"
+                        }
+                        .into(),
+                    ),
                 });
             }
             let bundle = RequestBundle::new(&tenant, items);

@@ -11,6 +11,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::b64;
+use super::endpoint::ApiVersion;
 use super::types::{client_data_json, parse_time, registration_body, CreationOptions};
 use super::GraphError;
 use crate::aaguid::Aaguid;
@@ -35,9 +36,22 @@ pub struct RequestItem {
     /// Graph's creationOptions answer, verbatim.
     #[serde(rename = "creationOptions")]
     pub creation_options: Value,
+    /// The API version that issued the challenge ("v1.0" or "beta"); the
+    /// registration goes back to the same version.
+    #[serde(
+        rename = "graphVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub graph_version: Option<String>,
 }
 
 impl RequestItem {
+    /// The issuing API version: as recorded, else from `@odata.context`, else v1.0.
+    pub fn version(&self) -> ApiVersion {
+        version_of(self.graph_version.as_deref(), &self.creation_options)
+    }
+
     /// The typed view of the creation options.
     pub fn options(&self) -> Result<CreationOptions, GraphError> {
         CreationOptions::from_value(self.creation_options.clone())
@@ -77,9 +91,33 @@ pub struct ResponseItem {
     /// Copied from the request so expiry is checked before anything is sent.
     #[serde(rename = "challengeTimeoutDateTime")]
     pub challenge_timeout: String,
+    /// Copied from the request: where to POST ("v1.0" or "beta").
+    #[serde(
+        rename = "graphVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub graph_version: Option<String>,
+}
+
+fn version_of(recorded: Option<&str>, options: &Value) -> ApiVersion {
+    recorded
+        .and_then(ApiVersion::parse)
+        .or_else(|| {
+            options["@odata.context"]
+                .as_str()
+                .filter(|c| c.contains("/beta/"))
+                .map(|_| ApiVersion::Beta)
+        })
+        .unwrap_or(ApiVersion::V1)
 }
 
 impl ResponseItem {
+    /// The API version to register with.
+    pub fn version(&self) -> ApiVersion {
+        version_of(self.graph_version.as_deref(), &Value::Null)
+    }
+
     pub fn expires(&self) -> Option<OffsetDateTime> {
         parse_time(&self.challenge_timeout)
     }
@@ -390,5 +428,6 @@ pub fn response_item(
         ),
         key,
         challenge_timeout: super::types::format_time(o.expires),
+        graph_version: Some(request.version().as_str().to_string()),
     })
 }

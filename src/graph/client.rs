@@ -211,6 +211,16 @@ impl GraphClient {
     /// POST a registration body. Refuses virtual-key credentials unless Graph is
     /// the loopback emulator. A lost answer is OutcomeUnknown (reconcile by listing).
     pub fn register(&self, user_id: &str, body: &Value) -> Result<Fido2Method, GraphError> {
+        self.register_in(ApiVersion::V1, user_id, body)
+    }
+
+    /// [`GraphClient::register`] on a given API version (a beta challenge goes back to beta).
+    pub fn register_in(
+        &self,
+        version: ApiVersion,
+        user_id: &str,
+        body: &Value,
+    ) -> Result<Fido2Method, GraphError> {
         let aaguid = body_aaguid(body)?;
         if aaguid.is_virtual() && !self.is_emulator() {
             return Err(GraphError::refused(
@@ -223,7 +233,7 @@ impl GraphClient {
         }
         let op = format!("register a FIDO2 method for {user_id}");
         let url = self.endpoints.graph_url(
-            ApiVersion::V1,
+            version,
             &format!(
                 "/users/{}/authentication/fido2Methods",
                 urlencode_segment(user_id)

@@ -128,6 +128,15 @@ pub enum ApiVersion {
 }
 
 impl ApiVersion {
+    /// Read "v1.0" / "beta".
+    pub fn parse(text: &str) -> Option<ApiVersion> {
+        match text {
+            "v1.0" => Some(ApiVersion::V1),
+            "beta" => Some(ApiVersion::Beta),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ApiVersion::V1 => "v1.0",

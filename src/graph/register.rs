@@ -136,7 +136,7 @@ fn register_one(
             next: err.next,
         };
     }
-    match client.register(user, &item.fido2_method) {
+    match client.register_in(item.version(), user, &item.fido2_method) {
         Ok(method) => Outcome::Registered { method },
         Err(GraphError::OutcomeUnknown { op, detail }) => match client.list_methods(user) {
             Ok(after) => match find_registered(item, &after) {
