@@ -358,3 +358,55 @@ fn control_endpoint_injects_faults_into_a_running_emulator() {
     .status
     .success());
 }
+
+#[test]
+fn emulator_serves_a_state_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["graph", "emulator", "--print-state"])
+        .output()
+        .unwrap();
+    let mut state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    state["fido2Policy"]["state"] = "disabled".into();
+    let path = dir.path().join("state.json");
+    std::fs::write(&path, state.to_string()).unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "graph",
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--state",
+            path.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let emu = EmulatorProcess {
+        url: line.trim().trim_start_matches("READY ").to_string(),
+        child,
+    };
+    let pre = glasskey(
+        &emu.url,
+        &[
+            "graph",
+            "preflight",
+            "--account",
+            "bg1@contoso.onmicrosoft.com",
+            "--aaguid",
+            &Aaguid::virtual_model(1).to_string(),
+        ],
+    );
+    assert_eq!(pre.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&pre.stdout).contains("disabled"));
+    std::fs::write(&path, "{\"tenant\": 1}").unwrap();
+    let bad = Command::new(BIN)
+        .args(["graph", "emulator", "--state", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
