@@ -73,7 +73,7 @@ impl GraphClient {
         let req = Request {
             method,
             url,
-            bearer: Some(self.token.expose().to_string()),
+            bearer: Some(zeroize::Zeroizing::new(self.token.expose().to_string())),
             body: body.map(|b| (b.to_string().into_bytes(), "application/json")),
         };
         self.http.send(op, &req, replay)

@@ -64,7 +64,7 @@ pub enum Method {
 pub struct Request {
     pub method: Method,
     pub url: String,
-    pub bearer: Option<String>,
+    pub bearer: Option<zeroize::Zeroizing<String>>,
     pub body: Option<(Vec<u8>, &'static str)>,
 }
 
@@ -150,7 +150,8 @@ impl HttpClient {
             builder = builder.header("retry-attempt", attempt.to_string());
         }
         if let Some(token) = &req.bearer {
-            builder = builder.header("authorization", format!("Bearer {token}"));
+            let value = zeroize::Zeroizing::new(format!("Bearer {}", token.as_str()));
+            builder = builder.header("authorization", value.as_str());
         }
         let result = match &req.body {
             Some((bytes, ctype)) => {

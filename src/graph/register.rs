@@ -10,6 +10,7 @@ use super::bundle::{ResponseBundle, ResponseItem};
 use super::client::GraphClient;
 use super::types::Fido2Method;
 use super::GraphError;
+use crate::aaguid::Aaguid;
 
 /// What happened to one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,14 +61,31 @@ fn url_token(credential_id: &[u8]) -> String {
     format!("{s}{pad}")
 }
 
-/// Find `item` among `methods`: by method id derived from the credential id,
-/// else by AAGUID and display name (GRAPH.md §2.4).
+/// Find `item` among `methods` (see [`find_method`]).
 pub fn find_registered<'a>(
     item: &ResponseItem,
     methods: &'a [Fido2Method],
 ) -> Option<&'a Fido2Method> {
-    let by_id = item.credential_id().map(|c| url_token(&c));
-    let aaguid = item.key.aaguid.to_string();
+    find_method(
+        methods,
+        item.credential_id().as_deref(),
+        item.key.aaguid,
+        item.display_name(),
+    )
+}
+
+/// Find a registered credential among an account's methods: by the method id
+/// derived from the credential id, else by AAGUID and display name, since Graph
+/// never returns credential ids (GRAPH.md §2.4). `glasskey check --online` uses
+/// this to confirm that Entra still holds what the ledger records.
+pub fn find_method<'a>(
+    methods: &'a [Fido2Method],
+    credential_id: Option<&[u8]>,
+    aaguid: Aaguid,
+    display_name: &str,
+) -> Option<&'a Fido2Method> {
+    let by_id = credential_id.map(url_token);
+    let aaguid = aaguid.to_string();
     methods
         .iter()
         .find(|m| Some(&m.id) == by_id.as_ref())
@@ -76,7 +94,7 @@ pub fn find_registered<'a>(
                 m.aa_guid
                     .as_deref()
                     .is_some_and(|a| a.eq_ignore_ascii_case(&aaguid))
-                    && m.display_name.as_deref() == Some(item.display_name())
+                    && m.display_name.as_deref() == Some(display_name)
             })
         })
 }
@@ -152,6 +170,30 @@ fn register_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_method_prefers_the_credential_id() {
+        let a = Aaguid::virtual_model(1);
+        let m = |id: &str, name: &str| Fido2Method {
+            id: id.into(),
+            display_name: Some(name.into()),
+            aa_guid: Some(a.to_string().to_uppercase()),
+            ..Default::default()
+        };
+        let methods = vec![m("x", "Key A"), m("AQID0", "Key B")];
+        assert_eq!(
+            find_method(&methods, Some(&[1, 2, 3]), a, "Key A")
+                .unwrap()
+                .id,
+            "AQID0"
+        );
+        assert_eq!(
+            find_method(&methods, Some(&[9]), a, "Key A").unwrap().id,
+            "x"
+        );
+        assert!(find_method(&methods, None, a, "Key C").is_none());
+        assert!(find_method(&methods, None, Aaguid::ZERO, "Key A").is_none());
+    }
 
     #[test]
     fn url_token_counts_padding() {
