@@ -3,7 +3,8 @@
 //! challenge, origin), rpIdHash, UP/UV, the algorithm and the packed/none
 //! attestation statement, and, when attestation is enforced, the x5c chain to
 //! the trusted roots. The wrapper injects Entra's challenge through a serde
-//! round-trip of `RegistrationState` (FINDINGS §3); a test pins that trick.
+//! round-trip of `RegistrationState` (FINDINGS §3); every registration test
+//! in tests/graph_*.rs depends on it, so a field rename upstream fails them.
 
 use std::time::Duration;
 
