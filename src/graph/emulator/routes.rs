@@ -1206,3 +1206,54 @@ fn spki_public_key(cert: &[u8]) -> Option<&[u8]> {
     let (tag, bits, _) = tlv(after_alg)?;
     (tag == 0x03 && bits.first() == Some(&0)).then(|| &bits[1..])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_select_and_restrictions() {
+        let list = vec![
+            json!({"principalId": "u1", "roleDefinitionId": "r1"}),
+            json!({"principalId": "u2", "roleDefinitionId": "r1"}),
+        ];
+        assert_eq!(apply_filter(&list, "principalId eq 'U1'").unwrap().len(), 1);
+        assert_eq!(
+            apply_filter(&list, "roleDefinitionId eq 'r1' and principalId eq 'u2'")
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(apply_filter(&list, "").unwrap().len(), 2);
+        assert!(apply_filter(&list, "startswith(principalId,'u')").is_err());
+        assert!(apply_filter(&list, "displayName eq 'x'").is_err());
+
+        let u = UserEntry {
+            id: "i".into(),
+            user_principal_name: "p".into(),
+            account_enabled: true,
+            ..Default::default()
+        };
+        let plain = user_json(&u, None);
+        assert!(
+            plain.get("accountEnabled").is_none(),
+            "$select-only properties absent by default"
+        );
+        let sel = user_json(&u, Some("accountEnabled,nonsense"));
+        assert_eq!(sel, json!({"id": "i", "accountEnabled": true}));
+
+        let allow = json!({"isEnforced": true, "enforcementType": "allow", "aaGuids": ["AB"]});
+        assert!(restriction_allows(Some(&allow), "ab") && !restriction_allows(Some(&allow), "cd"));
+        let block = json!({"isEnforced": true, "enforcementType": "block", "aaGuids": ["ab"]});
+        assert!(!restriction_allows(Some(&block), "ab") && restriction_allows(Some(&block), "cd"));
+        assert!(restriction_allows(None, "x"));
+    }
+
+    #[test]
+    fn spki_walker_survives_garbage() {
+        assert!(spki_public_key(&[]).is_none());
+        assert!(spki_public_key(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_none());
+        assert!(spki_public_key(&[0x30, 0x03, 0x30, 0x01, 0x00]).is_none());
+        assert!(check_assertion("a.b.c", "", "id", OffsetDateTime::now_utc()).is_err());
+    }
+}
