@@ -5,7 +5,7 @@
 //! - `ledger.jsonl`: one canonical record per line (see [`super::chain`]).
 //! - `ledger.head`: the anchor, `<seq> <hash>\n`, rewritten atomically after each
 //!   append. A chain alone cannot show that its last events were cut off; the anchor
-//!   can. It may lag the ledger by one event (a crash between the two writes).
+//!   can. It may lag the ledger (crashes between the two writes) but never lead it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -88,8 +88,9 @@ pub enum Repair {
 struct Walk {
     events: u64,
     head: Option<Head>,
-    /// The event before `head` (to check an anchor that lags by one).
-    before_head: Option<Head>,
+    /// The anchor read before walking, and the chain's hash at the anchor's seq.
+    anchor: Option<Head>,
+    chain_hash_at_anchor: Option<Hash>,
     /// Byte offset just after the last valid line.
     good_end: u64,
     problem: Option<Problem>,
@@ -283,13 +284,15 @@ impl Ledger {
 
     /// Stream the file, checking each line and link; stop at the first problem.
     fn walk(&self, mut visit: impl FnMut(&Record)) -> Result<Walk, LedgerError> {
+        let anchor = read_anchor(&self.anchor)?;
         let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Walk {
                     events: 0,
                     head: None,
-                    before_head: None,
+                    anchor,
+                    chain_hash_at_anchor: None,
                     good_end: 0,
                     problem: None,
                     torn: None,
@@ -302,7 +305,8 @@ impl Ledger {
         let mut w = Walk {
             events: 0,
             head: None,
-            before_head: None,
+            anchor,
+            chain_hash_at_anchor: None,
             good_end: 0,
             problem: None,
             torn: None,
@@ -382,7 +386,9 @@ impl Ledger {
                 return Ok(w);
             }
             visit(&record);
-            w.before_head = w.head;
+            if w.anchor.is_some_and(|a| a.seq == record.seq) {
+                w.chain_hash_at_anchor = Some(record.hash);
+            }
             w.events = line_no;
             w.head = Some(Head {
                 seq: record.seq,
@@ -392,9 +398,10 @@ impl Ledger {
         }
     }
 
-    /// Compare the walk's end with the anchor.
+    /// Compare the walk's end with the anchor. The anchor may lag the ledger (a
+    /// crash between the ledger write and the anchor rename, possibly repeated),
+    /// but it must never be ahead of it and its event must be in the chain.
     fn finish(&self, walk: Walk) -> Result<VerifyReport, LedgerError> {
-        let before_head = walk.before_head;
         let mut report = VerifyReport {
             events: walk.events,
             head: walk.head,
@@ -403,9 +410,8 @@ impl Ledger {
         if report.problem.is_some() {
             return Ok(report);
         }
-        let anchor = read_anchor(&self.anchor)?;
         let last = report.head.map_or(0, |h| h.seq);
-        let problem = match anchor {
+        report.problem = match walk.anchor {
             None if last > 0 => Some(Problem {
                 line: last,
                 kind: ProblemKind::AnchorMismatch,
@@ -424,36 +430,18 @@ impl Ledger {
                 ),
                 next: "restore ledger.jsonl from backup".into(),
             }),
-            Some(a) if a.seq + 1 < last => Some(Problem {
+            Some(a) if walk.chain_hash_at_anchor != Some(a.hash) => Some(Problem {
                 line: a.seq,
                 kind: ProblemKind::AnchorMismatch,
                 message: format!(
-                    "the anchor records event {} but the ledger has {last} events",
+                    "event {} differs from the one the anchor recorded (the ledger was \
+                     rewritten)",
                     a.seq
                 ),
-                next: "restore ledger.head from backup, or investigate who replaced it".into(),
+                next: TAMPER_NEXT.into(),
             }),
-            Some(a) => {
-                // a.seq is last or last - 1; the hash must match that event.
-                let matches = if a.seq == last {
-                    report.head.map(|h| h.hash) == Some(a.hash)
-                } else {
-                    before_head.map(|h| h.hash) == Some(a.hash)
-                };
-                (!matches).then(|| Problem {
-                    line: a.seq,
-                    kind: ProblemKind::AnchorMismatch,
-                    message: format!(
-                        "event {} differs from the one the anchor recorded (the ledger was \
-                         rewritten)",
-                        a.seq
-                    ),
-                    next: TAMPER_NEXT.into(),
-                })
-            }
-            None => None,
+            _ => None,
         };
-        report.problem = problem;
         Ok(report)
     }
 }
