@@ -17,7 +17,10 @@ fn small_kit() -> (tempfile::TempDir, Kit) {
 
 fn lines(kit: &Kit) -> Vec<Vec<u8>> {
     let bytes = std::fs::read(kit.ledger().path()).unwrap();
-    bytes.split_inclusive(|&b| b == b'\n').map(<[u8]>::to_vec).collect()
+    bytes
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
 }
 
 fn write_lines(kit: &Kit, lines: &[Vec<u8>]) {
@@ -26,7 +29,11 @@ fn write_lines(kit: &Kit, lines: &[Vec<u8>]) {
 
 fn failed_at(report: &VerifyReport) -> u64 {
     let p = report.problem.as_ref().expect("verify must fail");
-    assert!(p.message.contains(&p.line.to_string()) || p.kind == ProblemKind::TornTail, "message names the event: {}", p.message);
+    assert!(
+        p.message.contains(&p.line.to_string()) || p.kind == ProblemKind::TornTail,
+        "message names the event: {}",
+        p.message
+    );
     p.line
 }
 
@@ -49,19 +56,30 @@ fn every_flipped_byte_is_detected_at_its_event() {
     };
     let mut checked = 0;
     for i in 0..original.len() {
-        let masks: &[u8] = if i % 7 == 0 { &[0x01, 0x20, 0x80] } else { &[0x01] };
+        let masks: &[u8] = if i % 7 == 0 {
+            &[0x01, 0x20, 0x80]
+        } else {
+            &[0x01]
+        };
         for &mask in masks {
             let mut bytes = original.clone();
             bytes[i] ^= mask;
             std::fs::write(kit.ledger().path(), &bytes).unwrap();
             let report = kit.verify().unwrap();
-            assert_eq!(failed_at(&report), line_of[i], "byte {i} ^ {mask:#x} not pinned to its event");
+            assert_eq!(
+                failed_at(&report),
+                line_of[i],
+                "byte {i} ^ {mask:#x} not pinned to its event"
+            );
             checked += 1;
         }
     }
     std::fs::write(kit.ledger().path(), &original).unwrap();
     assert!(kit.verify().unwrap().ok());
-    eprintln!("{checked} single-byte changes detected over {} bytes", original.len());
+    eprintln!(
+        "{checked} single-byte changes detected over {} bytes",
+        original.len()
+    );
 }
 
 #[test]
@@ -82,20 +100,38 @@ fn removed_duplicated_reordered_inserted_events_are_detected() {
         let mut dup = original.clone();
         dup.insert(k, original[k].clone());
         write_lines(&kit, &dup);
-        assert_eq!(failed_at(&kit.verify().unwrap()), k as u64 + 2, "duplicate of event {}", k + 1);
+        assert_eq!(
+            failed_at(&kit.verify().unwrap()),
+            k as u64 + 2,
+            "duplicate of event {}",
+            k + 1
+        );
 
         if k + 1 < n {
             let mut swapped = original.clone();
             swapped.swap(k, k + 1);
             write_lines(&kit, &swapped);
-            assert_eq!(failed_at(&kit.verify().unwrap()), k as u64 + 1, "swap at {}", k + 1);
+            assert_eq!(
+                failed_at(&kit.verify().unwrap()),
+                k as u64 + 1,
+                "swap at {}",
+                k + 1
+            );
         }
     }
     // A well-formed event from another ledger inserted in the middle.
     let d2 = tempfile::tempdir().unwrap();
     let other = fixture::new_kit(d2.path());
     for i in 0..4 {
-        other.append(&fixture::ops(&["mallory"]), Event::KeyRetired { key: format!("k{i}"), reason: "forged".into() }).unwrap();
+        other
+            .append(
+                &fixture::ops(&["mallory"]),
+                Event::KeyRetired {
+                    key: format!("k{i}"),
+                    reason: "forged".into(),
+                },
+            )
+            .unwrap();
     }
     let foreign = lines(&other)[3].clone();
     let mut inserted = original.clone();
@@ -117,12 +153,20 @@ fn a_consistently_rewritten_chain_does_not_match_the_anchor() {
     let forged_dir = dir.path().join("forged");
     let forged = fixture::new_kit(&forged_dir);
     forged
-        .append(&fixture::ops(&["mallory"]), Event::KeyRetired { key: "bg1-vault-0".into(), reason: "x".into() })
+        .append(
+            &fixture::ops(&["mallory"]),
+            Event::KeyRetired {
+                key: "bg1-vault-0".into(),
+                reason: "x".into(),
+            },
+        )
         .unwrap();
     fixture::populate(&forged, 2);
     std::fs::copy(forged_dir.join(LEDGER_FILE), kit.ledger().path()).unwrap();
     let r = kit.verify().unwrap();
-    let p = r.problem.expect("a rewritten chain must not verify against the old anchor");
+    let p = r
+        .problem
+        .expect("a rewritten chain must not verify against the old anchor");
     assert_eq!(p.kind, ProblemKind::AnchorMismatch, "{}", p.message);
 }
 
@@ -140,7 +184,13 @@ fn torn_tail_is_reported_refused_and_repaired_without_losing_events() {
     assert_eq!(p.kind, ProblemKind::TornTail);
     assert!(p.next.contains("ledger repair"), "{}", p.next);
     assert_eq!(r.events, events, "every complete event is still readable");
-    let err = kit.append(&fixture::ops(&["alice"]), Event::KeyRetired { key: "k".into(), reason: "r".into() });
+    let err = kit.append(
+        &fixture::ops(&["alice"]),
+        Event::KeyRetired {
+            key: "k".into(),
+            reason: "r".into(),
+        },
+    );
     assert!(err.is_err(), "append refuses a torn ledger");
     match kit.ledger().repair().unwrap() {
         Repair::CutTornTail { bytes, backup } => {
@@ -153,13 +203,22 @@ fn torn_tail_is_reported_refused_and_repaired_without_losing_events() {
     assert_eq!(std::fs::read(kit.ledger().path()).unwrap(), full);
     assert!(kit.verify().unwrap().ok());
     assert_eq!(kit.ledger().repair().unwrap(), Repair::Clean);
-    kit.append(&fixture::ops(&["alice"]), Event::KeyRetired { key: "bg1-vault-0".into(), reason: "r".into() })
-        .unwrap();
+    kit.append(
+        &fixture::ops(&["alice"]),
+        Event::KeyRetired {
+            key: "bg1-vault-0".into(),
+            reason: "r".into(),
+        },
+    )
+    .unwrap();
     assert!(kit.verify().unwrap().ok());
     // A complete last event missing only its newline is kept, not dropped.
     let now = std::fs::read(kit.ledger().path()).unwrap();
     std::fs::write(kit.ledger().path(), &now[..now.len() - 1]).unwrap();
-    assert_eq!(kit.ledger().repair().unwrap(), Repair::CompletedLastEvent { seq: events + 1 });
+    assert_eq!(
+        kit.ledger().repair().unwrap(),
+        Repair::CompletedLastEvent { seq: events + 1 }
+    );
     assert_eq!(std::fs::read(kit.ledger().path()).unwrap(), now);
     // Damage that is not a torn tail is never "repaired".
     let mut bad = now.clone();
@@ -177,8 +236,14 @@ fn concurrent_appenders_are_serialized_by_the_lock() {
             let kit = kit.clone();
             s.spawn(move || {
                 for i in 0..25 {
-                    kit.append(&fixture::ops(&[&format!("thread{t}")]), Event::KeyRetired { key: format!("k{t}-{i}"), reason: "load".into() })
-                        .unwrap();
+                    kit.append(
+                        &fixture::ops(&[&format!("thread{t}")]),
+                        Event::KeyRetired {
+                            key: format!("k{t}-{i}"),
+                            reason: "load".into(),
+                        },
+                    )
+                    .unwrap();
                 }
             });
         }
@@ -191,11 +256,22 @@ fn concurrent_appenders_are_serialized_by_the_lock() {
 #[test]
 fn appends_wait_for_a_lock_held_by_another_process_handle() {
     let (_dir, kit) = small_kit();
-    let holder = std::fs::OpenOptions::new().append(true).open(kit.ledger().path()).unwrap();
+    let holder = std::fs::OpenOptions::new()
+        .append(true)
+        .open(kit.ledger().path())
+        .unwrap();
     holder.lock().unwrap();
     let started = std::time::Instant::now();
     std::thread::scope(|s| {
-        let h = s.spawn(|| kit.append(&fixture::ops(&["alice"]), Event::KeyRetired { key: "k".into(), reason: "r".into() }));
+        let h = s.spawn(|| {
+            kit.append(
+                &fixture::ops(&["alice"]),
+                Event::KeyRetired {
+                    key: "k".into(),
+                    reason: "r".into(),
+                },
+            )
+        });
         std::thread::sleep(std::time::Duration::from_millis(300));
         assert!(!h.is_finished(), "append must wait while the lock is held");
         holder.unlock().unwrap();

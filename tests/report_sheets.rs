@@ -30,7 +30,11 @@ fn have_tools() -> bool {
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run tool");
-    assert!(out.status.success() || cmd.get_program() == "zbarimg", "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() || cmd.get_program() == "zbarimg",
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -40,19 +44,28 @@ fn save(dir: &Path, name: &str, pdf: &[u8]) -> PathBuf {
     if let Ok(keep) = std::env::var("GLASSKEY_KEEP_SHEETS") {
         std::fs::create_dir_all(&keep).unwrap();
         std::fs::write(Path::new(&keep).join(name), pdf).unwrap();
-        run(Command::new("pdftoppm").args(["-r", "100", "-png"]).arg(&path).arg(Path::new(&keep).join(name.trim_end_matches(".pdf"))));
+        run(Command::new("pdftoppm")
+            .args(["-r", "100", "-png"])
+            .arg(&path)
+            .arg(Path::new(&keep).join(name.trim_end_matches(".pdf"))));
     }
     path
 }
 
 fn text_of(pdf: &Path) -> String {
-    run(Command::new("pdftotext").args(["-layout"]).arg(pdf).arg("-"))
+    run(Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(pdf)
+        .arg("-"))
 }
 
 /// Every QR code on every page, decoded.
 fn qr_codes(pdf: &Path) -> Vec<String> {
     let prefix = pdf.with_extension("");
-    run(Command::new("pdftoppm").args(["-r", "150", "-png"]).arg(pdf).arg(&prefix));
+    run(Command::new("pdftoppm")
+        .args(["-r", "150", "-png"])
+        .arg(pdf)
+        .arg(&prefix));
     let dir = pdf.parent().unwrap();
     let stem = prefix.file_name().unwrap().to_string_lossy().to_string();
     let mut pngs: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -67,7 +80,9 @@ fn qr_codes(pdf: &Path) -> Vec<String> {
     assert!(!pngs.is_empty(), "pdftoppm made no pages");
     let mut codes = Vec::new();
     for png in pngs {
-        let out = run(Command::new("zbarimg").args(["-q", "--raw", "-Sdisable", "-Sqrcode.enable"]).arg(&png));
+        let out = run(Command::new("zbarimg")
+            .args(["-q", "--raw", "-Sdisable", "-Sqrcode.enable"])
+            .arg(&png));
         codes.extend(out.lines().filter(|l| !l.is_empty()).map(str::to_string));
     }
     codes
@@ -83,7 +98,12 @@ fn kit_with(n: usize) -> (tempfile::TempDir, glasskey::ledger::Kit, State) {
 
 fn check_custody(n: usize, location: &str, paper: Paper) -> usize {
     let (dir, kit, state) = kit_with(n);
-    let ctx = SheetContext { config: kit.config(), state: &state, now: fixture::at("2026-06-01T00:00:00Z"), paper };
+    let ctx = SheetContext {
+        config: kit.config(),
+        state: &state,
+        now: fixture::at("2026-06-01T00:00:00Z"),
+        paper,
+    };
     let pdf = custody_sheet(&ctx, location).unwrap();
     let path = save(dir.path(), &format!("custody-{location}-{n}.pdf"), &pdf);
     let head = state.head.unwrap();
@@ -92,33 +112,66 @@ fn check_custody(n: usize, location: &str, paper: Paper) -> usize {
     let sealed: Vec<_> = state.sealed_at(location).collect();
     let text = text_of(&path);
     assert!(text.contains("contoso.onmicrosoft.com"), "{text}");
-    assert!(text.contains(&head.hash.to_hex()), "footer must carry the full head hash");
+    assert!(
+        text.contains(&head.hash.to_hex()),
+        "footer must carry the full head hash"
+    );
     let pages = text.matches('\u{c}').count().max(1);
     assert!(text.contains(&format!("Page {pages} of {pages}")), "{text}");
     for k in &sealed {
-        let Custody::Sealed { seal, .. } = &k.custody else { unreachable!() };
+        let Custody::Sealed { seal, .. } = &k.custody else {
+            unreachable!()
+        };
         assert!(text.contains(seal.as_str()), "seal {seal} missing");
         assert!(text.contains(&k.label), "key {} missing", k.label);
     }
     assert!(text.contains("OVERDUE"), "overdue keys must be marked");
 
-    let mut records: Vec<EnvelopeRecord> =
-        qr_codes(&path).iter().map(|c| EnvelopeRecord::decode(c).unwrap()).collect();
+    let mut records: Vec<EnvelopeRecord> = qr_codes(&path)
+        .iter()
+        .map(|c| EnvelopeRecord::decode(c).unwrap())
+        .collect();
     records.sort_by(|a, b| a.key.cmp(&b.key));
-    assert_eq!(records.len(), sealed.len(), "one readable QR code per envelope");
+    assert_eq!(
+        records.len(),
+        sealed.len(),
+        "one readable QR code per envelope"
+    );
     for (r, k) in records.iter().zip(&sealed) {
-        let Custody::Sealed { seal, .. } = &k.custody else { unreachable!() };
-        assert_eq!((&r.key, &r.seal, r.location.as_str()), (&k.label, seal, location));
+        let Custody::Sealed { seal, .. } = &k.custody else {
+            unreachable!()
+        };
+        assert_eq!(
+            (&r.key, &r.seal, r.location.as_str()),
+            (&k.label, seal, location)
+        );
         assert_eq!(r.aaguid, k.aaguid.to_string());
-        assert_eq!(r.credential_fp, Some(credential_fingerprint(&k.credentials[0].credential_id.0)));
+        assert_eq!(
+            r.credential_fp,
+            Some(credential_fingerprint(&k.credentials[0].credential_id.0))
+        );
         assert_eq!(r.serial, k.serial);
-        assert_eq!((r.head_seq, r.head_hash16.as_str()), (head.seq, &head.hash.to_hex()[..16]));
+        assert_eq!(
+            (r.head_seq, r.head_hash16.as_str()),
+            (head.seq, &head.hash.to_hex()[..16])
+        );
     }
     let info = run(Command::new("pdfinfo").arg(&path));
-    let want = if paper == Paper::A4 { "(A4)" } else { "(letter)" };
+    let want = if paper == Paper::A4 {
+        "(A4)"
+    } else {
+        "(letter)"
+    };
     assert!(info.contains(want), "{info}");
     let fonts = run(Command::new("pdffonts").arg(&path));
-    assert_eq!(fonts.lines().filter(|l| l.contains("CID TrueType") && l.contains(" yes ")).count(), 2, "{fonts}");
+    assert_eq!(
+        fonts
+            .lines()
+            .filter(|l| l.contains("CID TrueType") && l.contains(" yes "))
+            .count(),
+        2,
+        "{fonts}"
+    );
     pages
 }
 
@@ -144,8 +197,17 @@ fn custody_sheet_of_empty_location_says_so() {
         return;
     }
     let (dir, kit, state) = kit_with(0);
-    let ctx = SheetContext { config: kit.config(), state: &state, now: fixture::at("2026-06-01T00:00:00Z"), paper: Paper::A4 };
-    let path = save(dir.path(), "custody-empty.pdf", &custody_sheet(&ctx, "vault").unwrap());
+    let ctx = SheetContext {
+        config: kit.config(),
+        state: &state,
+        now: fixture::at("2026-06-01T00:00:00Z"),
+        paper: Paper::A4,
+    };
+    let path = save(
+        dir.path(),
+        "custody-empty.pdf",
+        &custody_sheet(&ctx, "vault").unwrap(),
+    );
     assert!(text_of(&path).contains("No sealed envelopes"));
     assert!(custody_sheet(&ctx, "garage").is_err());
 }
@@ -156,14 +218,23 @@ fn check_sheet_lists_every_key_and_flags_overdue_and_failed() {
         return;
     }
     let (dir, kit, state) = kit_with(14);
-    let ctx = SheetContext { config: kit.config(), state: &state, now: fixture::at("2026-06-01T00:00:00Z"), paper: Paper::A4 };
+    let ctx = SheetContext {
+        config: kit.config(),
+        state: &state,
+        now: fixture::at("2026-06-01T00:00:00Z"),
+        paper: Paper::A4,
+    };
     let pdf = check_sheet(&ctx).unwrap();
     let path = save(dir.path(), "check.pdf", &pdf);
     let text = text_of(&path);
     for k in state.keys.values() {
         assert!(text.contains(&k.label), "key {} missing", k.label);
     }
-    let overdue = state.keys.values().filter(|k| k.is_overdue(90, ctx.now)).count();
+    let overdue = state
+        .keys
+        .values()
+        .filter(|k| k.is_overdue(90, ctx.now))
+        .count();
     assert!(overdue > 0);
     assert_eq!(text.matches("OVERDUE").count(), overdue, "{text}");
     assert!(text.contains("FAILED"));
@@ -190,7 +261,10 @@ fn pin_slip_prints_the_pin_large_and_nothing_else_keeps_it() {
     let text = text_of(&path);
     assert!(text.contains("8 0 O 1 l I 2 7"), "{text}");
     assert!(text.contains("2 4 6 8 1 3"), "{text}");
-    assert!(text.contains("zero, capital O, one, small L, capital i"), "{text}");
+    assert!(
+        text.contains("zero, capital O, one, small L, capital i"),
+        "{text}"
+    );
     assert!(text.contains("Place inside the envelope with the key"));
     assert!(text.contains("TE-100001") && text.contains("bg1@contoso.onmicrosoft.com"));
     assert_eq!(text.matches('\u{c}').count(), 2, "one page per key");

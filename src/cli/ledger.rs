@@ -126,7 +126,10 @@ fn verify(g: &GlobalArgs, sheet: Option<PathBuf>, head: Option<String>) -> Resul
         print_json(&out)?;
     } else if report.ok() {
         match report.head {
-            Some(h) => println!("ledger OK: {} events, head event {} sha256 {}", report.events, h.seq, h.hash),
+            Some(h) => println!(
+                "ledger OK: {} events, head event {} sha256 {}",
+                report.events, h.seq, h.hash
+            ),
             None => println!("ledger OK: empty"),
         }
         match &matched {
@@ -141,7 +144,10 @@ fn verify(g: &GlobalArgs, sheet: Option<PathBuf>, head: Option<String>) -> Resul
         }
     }
     if let Some(p) = report.problem {
-        return Err(Error::check(format!("ledger check failed at event {}: {}", p.line, p.message), p.next));
+        return Err(Error::check(
+            format!("ledger check failed at event {}: {}", p.line, p.message),
+            p.next,
+        ));
     }
     if let Some(SheetMatch::Mismatch { seq, hash }) = matched {
         return Err(Error::check(
@@ -155,7 +161,10 @@ fn verify(g: &GlobalArgs, sheet: Option<PathBuf>, head: Option<String>) -> Resul
 
 fn sheet_head(path: &PathBuf) -> Result<(u64, String)> {
     let meta = std::fs::metadata(path).map_err(|e| {
-        Error::input(format!("cannot read {}: {e}", path.display()), "check the sheet's path")
+        Error::input(
+            format!("cannot read {}: {e}", path.display()),
+            "check the sheet's path",
+        )
     })?;
     if meta.len() > 64 * 1024 * 1024 {
         return Err(Error::input(
@@ -164,7 +173,10 @@ fn sheet_head(path: &PathBuf) -> Result<(u64, String)> {
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| {
-        Error::input(format!("cannot read {}: {e}", path.display()), "check the sheet's path")
+        Error::input(
+            format!("cannot read {}: {e}", path.display()),
+            "check the sheet's path",
+        )
     })?;
     let Head { seq, hash } = head_in_pdf(&bytes).ok_or_else(|| {
         Error::input(
@@ -209,7 +221,11 @@ fn show(g: &GlobalArgs) -> Result<()> {
     }
     println!("tenant {}  ({} events)", kit.config().tenant, records.len());
     for r in &records {
-        let key = r.event.key().map(|k| format!(" key {k}")).unwrap_or_default();
+        let key = r
+            .event
+            .key()
+            .map(|k| format!(" key {k}"))
+            .unwrap_or_default();
         println!(
             "#{:<5} {}  {:<20}{key}  by {}",
             r.seq,
@@ -222,14 +238,26 @@ fn show(g: &GlobalArgs) -> Result<()> {
     let interval = kit.config().policy.check_interval_days;
     for k in state.keys.values() {
         let custody = match &k.custody {
-            crate::ledger::Custody::Sealed { location, seal, .. } => format!("sealed at {location}, seal {seal}"),
+            crate::ledger::Custody::Sealed { location, seal, .. } => {
+                format!("sealed at {location}, seal {seal}")
+            }
             crate::ledger::Custody::Opened { location, .. } => format!("OPEN at {location}"),
             crate::ledger::Custody::Unsealed => "not sealed".into(),
         };
-        let status = if k.retired.is_some() { "retired".to_string() } else { custody };
+        let status = if k.retired.is_some() {
+            "retired".to_string()
+        } else {
+            custody
+        };
         let last = k
             .last_check()
-            .map(|c| format!("{} {}", c.time.date(), if c.passed { "passed" } else { "FAILED" }))
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c.time.date(),
+                    if c.passed { "passed" } else { "FAILED" }
+                )
+            })
             .unwrap_or_else(|| "never".into());
         println!(
             "{:<16} {:<28} {}  accounts: {}  last check: {last}  next due: {}",

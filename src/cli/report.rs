@@ -70,7 +70,10 @@ pub fn run(cmd: ReportCmd, g: &GlobalArgs) -> Result<()> {
             sheet: sheet.into(),
             location,
             head_seq: head.map_or(0, |h| h.seq),
-            head_hash: head.map_or_else(|| crate::ledger::Hash::GENESIS.to_hex(), |h| h.hash.to_hex()),
+            head_hash: head.map_or_else(
+                || crate::ledger::Hash::GENESIS.to_hex(),
+                |h| h.hash.to_hex(),
+            ),
         },
     )?;
     if g.json {

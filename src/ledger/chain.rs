@@ -36,7 +36,11 @@ impl Hash {
     }
 
     pub fn from_hex(s: &str) -> Option<Hash> {
-        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if s.len() != 64
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return None;
         }
         let mut out = [0u8; 32];
@@ -150,7 +154,10 @@ pub fn encode(
     line.extend_from_slice(hash.to_hex().as_bytes());
     line.extend_from_slice(b"\"}");
     if line.len() > MAX_LINE {
-        return Err(format!("the event encodes to {} bytes, more than {MAX_LINE}", line.len()));
+        return Err(format!(
+            "the event encodes to {} bytes, more than {MAX_LINE}",
+            line.len()
+        ));
     }
     let record = Record {
         seq,
@@ -186,7 +193,10 @@ pub fn decode(line: &[u8]) -> Result<Record, LineFault> {
     let body: Body =
         serde_json::from_slice(&body_bytes).map_err(|e| LineFault::NotJson(e.to_string()))?;
     if body.v != RECORD_VERSION {
-        return Err(LineFault::NotJson(format!("unknown record version {}", body.v)));
+        return Err(LineFault::NotJson(format!(
+            "unknown record version {}",
+            body.v
+        )));
     }
     let again = serde_json::to_vec(&body).map_err(|e| LineFault::NotJson(e.to_string()))?;
     if again != body_bytes {
@@ -231,7 +241,9 @@ mod tests {
         let t: Timestamp = "2026-01-02T03:04:05Z".parse().unwrap();
         let (line, _) = encode(1, t, vec!["alice".into()], Hash::GENESIS, sample()).unwrap();
         // A semantically equal but differently written line is not canonical.
-        let spaced = String::from_utf8(line.clone()).unwrap().replacen(':', ": ", 1);
+        let spaced = String::from_utf8(line.clone())
+            .unwrap()
+            .replacen(':', ": ", 1);
         assert_eq!(decode(spaced.as_bytes()), Err(LineFault::NotCanonical));
         let mut changed = line.clone();
         let i = changed.iter().position(|&b| b == b'A').unwrap();

@@ -18,7 +18,9 @@ pub use chain::{Hash, Record, MAX_LINE};
 pub use config::{Account, Custodian, KitConfig, Location, Policy, REQUIRED_LOCATIONS};
 pub use event::{Bytes, CheckItem, Event, Timestamp};
 pub use state::{CheckRecord, CredentialState, Custody, EntraRegistration, KeyState, State};
-pub use store::{Head, Ledger, Problem, ProblemKind, Repair, VerifyReport, ANCHOR_FILE, LEDGER_FILE};
+pub use store::{
+    Head, Ledger, Problem, ProblemKind, Repair, VerifyReport, ANCHOR_FILE, LEDGER_FILE,
+};
 
 pub const CONFIG_FILE: &str = "glasskey.toml";
 
@@ -29,8 +31,14 @@ pub enum LedgerError {
     NoKit(PathBuf),
     /// `init` on a directory that already holds a kit.
     KitExists(PathBuf),
-    Config { path: PathBuf, problem: String },
-    Io { what: String, source: String },
+    Config {
+        path: PathBuf,
+        problem: String,
+    },
+    Io {
+        what: String,
+        source: String,
+    },
     /// Another glasskey process holds the ledger lock.
     Locked(PathBuf),
     /// The ledger ends inside a line; append refuses until repaired.
@@ -63,7 +71,10 @@ impl From<LedgerError> for crate::Error {
                 "use that kit, or choose another --kit directory",
             ),
             LedgerError::Config { path, problem } => Error::input(
-                format!("{} is not a valid kit configuration: {problem}", path.display()),
+                format!(
+                    "{} is not a valid kit configuration: {problem}",
+                    path.display()
+                ),
                 "fix the file (see docs/ledger.md for every field) and run the command again",
             ),
             LedgerError::Io { what, source } => Error::device(
@@ -75,10 +86,15 @@ impl From<LedgerError> for crate::Error {
                 "wait for it to finish (or stop it), then run the command again",
             ),
             LedgerError::TornTail(p) => Error::check(
-                format!("{} ends with an incomplete write (interrupted append)", p.display()),
+                format!(
+                    "{} ends with an incomplete write (interrupted append)",
+                    p.display()
+                ),
                 "run `glasskey ledger repair`, then `glasskey ledger verify`",
             ),
-            LedgerError::Invalid(p) => Error::check(format!("ledger check failed: {}", p.message), p.next),
+            LedgerError::Invalid(p) => {
+                Error::check(format!("ledger check failed: {}", p.message), p.next)
+            }
             LedgerError::NoOperator => Error::input(
                 "an event must name at least one operator",
                 "pass the operator name(s) of the people present",

@@ -114,7 +114,11 @@ impl KeyState {
 
     /// The accounts this key holds credentials for.
     pub fn accounts(&self) -> Vec<&str> {
-        let mut a: Vec<&str> = self.credentials.iter().map(|c| c.account.as_str()).collect();
+        let mut a: Vec<&str> = self
+            .credentials
+            .iter()
+            .map(|c| c.account.as_str())
+            .collect();
         a.dedup();
         a
     }
@@ -136,6 +140,17 @@ impl State {
             k.retired.is_none()
                 && matches!(&k.custody, Custody::Sealed { location: l, .. } if l == location)
         })
+    }
+
+    /// Accounts (UPN) with the labels of the keys in service holding a credential for them.
+    pub fn accounts(&self) -> BTreeMap<&str, Vec<&str>> {
+        let mut out: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for k in self.active_keys() {
+            for a in k.accounts() {
+                out.entry(a).or_default().push(&k.label);
+            }
+        }
+        out
     }
 
     /// Keys that are in the program (not retired).
@@ -160,8 +175,9 @@ impl State {
         } = &r.event
         {
             if self.keys.contains_key(key) {
-                self.warnings
-                    .push(format!("event {seq}: key '{key}' enrolled again; the later record wins"));
+                self.warnings.push(format!(
+                    "event {seq}: key '{key}' enrolled again; the later record wins"
+                ));
             }
             self.keys.insert(
                 key.clone(),
@@ -286,8 +302,7 @@ impl State {
                 checks,
                 ..
             } => {
-                if let (Some(new), Some(old)) = (counter, k.checks.last().and_then(|c| c.counter))
-                {
+                if let (Some(new), Some(old)) = (counter, k.checks.last().and_then(|c| c.counter)) {
                     if *new != 0 && *new <= old {
                         warn = Some(format!(
                             "event {seq}: signature counter of '{label}' did not increase \
@@ -330,5 +345,116 @@ impl State {
         if let Some(w) = warn {
             self.warnings.push(w);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::chain::{encode, Hash};
+
+    fn records(events: Vec<(&str, Event)>) -> Vec<Record> {
+        let mut prev = Hash::GENESIS;
+        let mut out = Vec::new();
+        for (i, (time, e)) in events.into_iter().enumerate() {
+            let (_, r) = encode(
+                i as u64 + 1,
+                time.parse().unwrap(),
+                vec!["op".into()],
+                prev,
+                e,
+            )
+            .unwrap();
+            prev = r.hash;
+            out.push(r);
+        }
+        out
+    }
+
+    fn enrolled(key: &str) -> Event {
+        Event::KeyEnrolled {
+            key: key.into(),
+            model: "m".into(),
+            aaguid: Aaguid::virtual_model(1),
+            firmware: None,
+            serial: None,
+            attestation_fingerprint: None,
+        }
+    }
+
+    #[test]
+    fn fold_tracks_custody_checks_moves_and_retirement() {
+        let sealed = |seal: &str, loc: &str| Event::EnvelopeSealed {
+            key: "a".into(),
+            location: loc.into(),
+            seal: seal.into(),
+            custodians: vec!["x".into(), "y".into()],
+        };
+        let recs = records(vec![
+            ("2026-01-01T00:00:00Z", enrolled("a")),
+            (
+                "2026-01-01T00:00:00Z",
+                Event::CredentialCreated {
+                    key: "a".into(),
+                    account: "bg1@t".into(),
+                    rp_id: "login.microsoft.com".into(),
+                    credential_id: Bytes(vec![1]),
+                    cose_public_key: Bytes(vec![2]),
+                    sign_count: 0,
+                    cred_protect: None,
+                },
+            ),
+            ("2026-01-01T00:00:00Z", sealed("S1", "vault")),
+            (
+                "2026-02-01T00:00:00Z",
+                Event::KeyMoved {
+                    key: "a".into(),
+                    from: "vault".into(),
+                    to: "office-safe".into(),
+                },
+            ),
+            (
+                "2026-03-01T00:00:00Z",
+                Event::LivenessChecked {
+                    key: "a".into(),
+                    passed: true,
+                    counter: Some(5),
+                    checks: vec![],
+                },
+            ),
+            (
+                "2026-03-02T00:00:00Z",
+                Event::KeyRetired {
+                    key: "ghost".into(),
+                    reason: "r".into(),
+                },
+            ),
+        ]);
+        let s = State::fold(&recs);
+        assert_eq!(s.events, 6);
+        let a = &s.keys["a"];
+        assert_eq!(a.location.as_deref(), Some("office-safe"));
+        assert_eq!(s.sealed_at("office-safe").count(), 1);
+        assert_eq!(s.sealed_at("vault").count(), 0);
+        assert_eq!(a.next_check_due(30).to_string(), "2026-03-31T00:00:00Z");
+        assert!(a.is_overdue(30, "2026-04-01T00:00:00Z".parse().unwrap()));
+        assert_eq!(s.accounts()["bg1@t"], vec!["a"]);
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        assert!(s.warnings[0].contains("ghost"));
+
+        let retired = records(vec![
+            ("2026-01-01T00:00:00Z", enrolled("a")),
+            (
+                "2026-01-02T00:00:00Z",
+                Event::KeyRetired {
+                    key: "a".into(),
+                    reason: "lost".into(),
+                },
+            ),
+        ]);
+        let s = State::fold(&retired);
+        assert!(s.keys["a"].retired.is_some());
+        assert_eq!(s.active_keys().count(), 0);
+        assert!(!s.keys["a"].is_overdue(1, "2030-01-01T00:00:00Z".parse().unwrap()));
     }
 }

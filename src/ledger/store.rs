@@ -130,19 +130,33 @@ impl Ledger {
         event: Event,
         time: Timestamp,
     ) -> Result<Record, LedgerError> {
+        let mut records = self.append_batch(operators, [(time, event)])?;
+        records
+            .pop()
+            .ok_or_else(|| LedgerError::Encode("nothing was appended".into()))
+    }
+
+    /// Append several events under one lock with one fsync (a ceremony step that
+    /// produces several facts, or an import). Not atomic: after a crash a prefix of
+    /// the batch may be present, each event complete and chained.
+    pub fn append_batch(
+        &self,
+        operators: &[String],
+        events: impl IntoIterator<Item = (Timestamp, Event)>,
+    ) -> Result<Vec<Record>, LedgerError> {
         if operators.is_empty() || operators.iter().any(|o| o.trim().is_empty()) {
             return Err(LedgerError::NoOperator);
         }
         let mut file = self.open_locked()?;
         let last = last_link(&mut file, &self.path)?;
+        let last_seq = last.map_or(0, |h| h.seq);
         if let Some(anchor) = read_anchor(&self.anchor)? {
-            if anchor.seq > last.map_or(0, |h| h.seq) {
+            if anchor.seq > last_seq {
                 return Err(LedgerError::Invalid(Problem {
-                    line: last.map_or(0, |h| h.seq) + 1,
+                    line: last_seq + 1,
                     kind: ProblemKind::Truncated,
                     message: format!(
-                        "the ledger ends at event {} but its anchor records event {}",
-                        last.map_or(0, |h| h.seq),
+                        "the ledger ends at event {last_seq} but its anchor records event {}",
                         anchor.seq
                     ),
                     next: "restore ledger.jsonl from backup; do not append to a truncated ledger"
@@ -150,20 +164,25 @@ impl Ledger {
                 }));
             }
         }
-        let (seq, prev) = last.map_or((1, Hash::GENESIS), |h| (h.seq + 1, h.hash));
-        let (mut line, record) = chain::encode(seq, time, operators.to_vec(), prev, event)
-            .map_err(LedgerError::Encode)?;
-        line.push(b'\n');
-        file.write_all(&line).map_err(|e| self.io("write", e))?;
+        let (mut seq, mut prev) = (last_seq, last.map_or(Hash::GENESIS, |h| h.hash));
+        let mut bytes = Vec::new();
+        let mut records = Vec::new();
+        for (time, event) in events {
+            seq += 1;
+            let (line, record) = chain::encode(seq, time, operators.to_vec(), prev, event)
+                .map_err(LedgerError::Encode)?;
+            bytes.extend_from_slice(&line);
+            bytes.push(b'\n');
+            prev = record.hash;
+            records.push(record);
+        }
+        if records.is_empty() {
+            return Ok(records);
+        }
+        file.write_all(&bytes).map_err(|e| self.io("write", e))?;
         file.sync_data().map_err(|e| self.io("sync", e))?;
-        write_anchor(
-            &self.anchor,
-            Head {
-                seq,
-                hash: record.hash,
-            },
-        )?;
-        Ok(record)
+        write_anchor(&self.anchor, Head { seq, hash: prev })?;
+        Ok(records)
     }
 
     /// Check every line, every link and the anchor. I/O failures are errors;
@@ -191,10 +210,7 @@ impl Ledger {
         let mut found = None;
         let walk = self.walk(|r| {
             if r.seq == seq && r.hash.to_hex().starts_with(&prefix) {
-                found = Some(Head {
-                    seq,
-                    hash: r.hash,
-                });
+                found = Some(Head { seq, hash: r.hash });
             }
         })?;
         if let Some(p) = self.finish(walk)?.problem {
@@ -211,10 +227,16 @@ impl Ledger {
         let Some(problem) = walk.problem.clone() else {
             return Ok(Repair::Clean);
         };
-        let Some(torn) = walk.torn.as_ref().filter(|_| problem.kind == ProblemKind::TornTail) else {
+        let Some(torn) = walk
+            .torn
+            .as_ref()
+            .filter(|_| problem.kind == ProblemKind::TornTail)
+        else {
             return Err(LedgerError::Invalid(problem));
         };
-        let expected = walk.head.map_or((1, Hash::GENESIS), |h| (h.seq + 1, h.hash));
+        let expected = walk
+            .head
+            .map_or((1, Hash::GENESIS), |h| (h.seq + 1, h.hash));
         if let Ok(rec) = chain::decode(torn) {
             if (rec.seq, rec.prev) == expected {
                 file.write_all(b"\n").map_err(|e| self.io("write", e))?;
@@ -239,9 +261,12 @@ impl Ledger {
             .create_new(true)
             .open(&backup)
             .map_err(|e| self.io("create the torn-tail backup", e))?;
-        b.write_all(torn).map_err(|e| self.io("write the torn-tail backup", e))?;
-        b.sync_all().map_err(|e| self.io("sync the torn-tail backup", e))?;
-        file.set_len(walk.good_end).map_err(|e| self.io("truncate", e))?;
+        b.write_all(torn)
+            .map_err(|e| self.io("write the torn-tail backup", e))?;
+        b.sync_all()
+            .map_err(|e| self.io("sync the torn-tail backup", e))?;
+        file.set_len(walk.good_end)
+            .map_err(|e| self.io("truncate", e))?;
         file.sync_all().map_err(|e| self.io("sync", e))?;
         if let Some(head) = walk.head {
             write_anchor(&self.anchor, head)?;

@@ -25,7 +25,10 @@ pub fn check_sheet(ctx: &SheetContext) -> Result<Vec<u8>, ReportError> {
     let head = ctx.head();
     let interval = ctx.config.policy.check_interval_days;
     let keys: Vec<&KeyState> = ctx.state.active_keys().collect();
-    let overdue = keys.iter().filter(|k| k.is_overdue(interval, ctx.now)).count();
+    let overdue = keys
+        .iter()
+        .filter(|k| k.is_overdue(interval, ctx.now))
+        .count();
     let failed = keys
         .iter()
         .filter(|k| k.last_check().is_some_and(|c| !c.passed))
@@ -104,11 +107,28 @@ fn row(doc: &mut Doc, ctx: &SheetContext, key: &KeyState, y: f32, interval: u32)
         (where_, false),
         (last.map_or("never".into(), |c| c.time.date()), false),
         (
-            last.map_or("—".into(), |c| if c.passed { "passed".into() } else { "FAILED".into() }),
+            last.map_or("—".into(), |c| {
+                if c.passed {
+                    "passed".into()
+                } else {
+                    "FAILED".into()
+                }
+            }),
             failed,
         ),
-        (last.and_then(|c| c.counter).map_or("—".into(), |n| n.to_string()), false),
-        (if overdue { format!("{due} OVERDUE") } else { due }, overdue),
+        (
+            last.and_then(|c| c.counter)
+                .map_or("—".into(), |n| n.to_string()),
+            false,
+        ),
+        (
+            if overdue {
+                format!("{due} OVERDUE")
+            } else {
+                due
+            },
+            overdue,
+        ),
     ];
     for (i, ((x, _), (text, red))) in COLUMNS.iter().zip(cells.iter()).enumerate() {
         let next_x = COLUMNS.get(i + 1).map_or(width, |c| c.0);
@@ -128,12 +148,19 @@ fn row(doc: &mut Doc, ctx: &SheetContext, key: &KeyState, y: f32, interval: u32)
                 .collect();
             format!(
                 "checked: {}   present: {}   account: {}{seal}",
-                if checks.is_empty() { "—".into() } else { checks.join(", ") },
+                if checks.is_empty() {
+                    "—".into()
+                } else {
+                    checks.join(", ")
+                },
                 c.operators.join(", "),
                 key.accounts().join(", ")
             )
         }
-        None => format!("no check recorded   account: {}{seal}", key.accounts().join(", ")),
+        None => format!(
+            "no check recorded   account: {}{seal}",
+            key.accounts().join(", ")
+        ),
     };
     let detail = doc.fit(Face::Sans, 6.5, &detail, width - 2.0);
     doc.text_color(Face::Sans, 6.5, MARGIN + 1.0, y + 8.6, &detail, GREY);

@@ -54,7 +54,13 @@ pub fn custody_sheet(ctx: &SheetContext, location: &str) -> Result<Vec<u8>, Repo
     let mut y = new_page(&mut doc);
 
     if sealed.is_empty() {
-        doc.text(Face::Sans, 11.0, MARGIN, y + 6.0, "No sealed envelopes are recorded at this location.");
+        doc.text(
+            Face::Sans,
+            11.0,
+            MARGIN,
+            y + 6.0,
+            "No sealed envelopes are recorded at this location.",
+        );
         y += 12.0;
     }
     for key in &sealed {
@@ -69,12 +75,28 @@ pub fn custody_sheet(ctx: &SheetContext, location: &str) -> Result<Vec<u8>, Repo
         if y + needed > bottom {
             y = new_page(&mut doc);
         }
-        doc.text_color(Face::Sans, 9.0, MARGIN, y + 5.0, "Keys recorded here that are NOT in a sealed envelope:", RED);
+        doc.text_color(
+            Face::Sans,
+            9.0,
+            MARGIN,
+            y + 5.0,
+            "Keys recorded here that are NOT in a sealed envelope:",
+            RED,
+        );
         y += 10.0;
         for k in loose {
             let what = match &k.custody {
-                Custody::Opened { seal, reason, since, .. } => {
-                    format!("{}: envelope {seal} opened {} ({reason})", k.label, since.date())
+                Custody::Opened {
+                    seal,
+                    reason,
+                    since,
+                    ..
+                } => {
+                    format!(
+                        "{}: envelope {seal} opened {} ({reason})",
+                        k.label,
+                        since.date()
+                    )
                 }
                 _ => format!("{}: never sealed", k.label),
             };
@@ -106,7 +128,13 @@ fn envelope_block(
     y: f32,
     interval: u32,
 ) -> Result<(), ReportError> {
-    let Custody::Sealed { seal, since, custodians, .. } = &key.custody else {
+    let Custody::Sealed {
+        seal,
+        since,
+        custodians,
+        ..
+    } = &key.custody
+    else {
         return Ok(());
     };
     let head = ctx.head();
@@ -136,7 +164,13 @@ fn envelope_block(
     doc.text(Face::Mono, 12.0, x + 16.0, y + 6.0, seal);
     let key_text = format!("key {}", key.label);
     let kw = doc.width_mm(Face::Sans, 10.0, &key_text);
-    doc.text(Face::Sans, 10.0, doc.width - MARGIN - kw - 3.0, y + 5.8, &key_text);
+    doc.text(
+        Face::Sans,
+        10.0,
+        doc.width - MARGIN - kw - 3.0,
+        y + 5.8,
+        &key_text,
+    );
 
     let overdue = key.is_overdue(interval, ctx.now);
     let last = match key.last_check() {
@@ -151,12 +185,32 @@ fn envelope_block(
     let rows: [(&str, String, Option<(f32, f32, f32)>); 8] = [
         ("Model", key.model.clone(), None),
         ("AAGUID", key.aaguid.to_string(), None),
-        ("Serial", key.serial.clone().unwrap_or_else(|| "not recorded".into()), None),
-        ("Account", if account.is_empty() { "none".into() } else { account }, None),
+        (
+            "Serial",
+            key.serial.clone().unwrap_or_else(|| "not recorded".into()),
+            None,
+        ),
+        (
+            "Account",
+            if account.is_empty() {
+                "none".into()
+            } else {
+                account
+            },
+            None,
+        ),
         ("Credential", cred, None),
         ("Enrolled", key.enrolled.date(), None),
         ("Last check", last.0, last.1),
-        ("Next check due", if overdue { format!("{due}  OVERDUE") } else { due }, overdue.then_some(RED)),
+        (
+            "Next check due",
+            if overdue {
+                format!("{due}  OVERDUE")
+            } else {
+                due
+            },
+            overdue.then_some(RED),
+        ),
     ];
     let label_w = 24.0;
     let value_w = doc.width - MARGIN - 3.0 - (x + label_w);
@@ -181,6 +235,13 @@ fn envelope_block(
     doc.frame(bx, y + 18.0, 6.0, 6.0, 0.8);
     let sealed_by = format!("sealed {} by {}", since.date(), custodians.join(" & "));
     let sealed_by = doc.fit(Face::Sans, 6.5, &sealed_by, 60.0);
-    doc.text_color(Face::Sans, 6.5, doc.width - MARGIN - 63.0, y + 39.0, &sealed_by, GREEN);
+    doc.text_color(
+        Face::Sans,
+        6.5,
+        doc.width - MARGIN - 63.0,
+        y + 39.0,
+        &sealed_by,
+        GREEN,
+    );
     Ok(())
 }

@@ -29,7 +29,10 @@ pub enum ReportError {
     Font,
     /// A QR code could not hold the record.
     Qr(String),
-    UnknownLocation { location: String, known: Vec<String> },
+    UnknownLocation {
+        location: String,
+        known: Vec<String>,
+    },
 }
 
 impl fmt::Display for ReportError {
@@ -83,8 +86,18 @@ const FOOTER_SPACE: f32 = 22.0;
 
 /// Page header: title, a line of facts and a one-line instruction.
 fn header(doc: &mut Doc, title: &str, facts: &str, instruction: &str) {
-    let continued = if doc.page_count() > 1 { "  (continued)" } else { "" };
-    doc.text(Face::Sans, 16.0, MARGIN, 20.0, &format!("{title}{continued}"));
+    let continued = if doc.page_count() > 1 {
+        "  (continued)"
+    } else {
+        ""
+    };
+    doc.text(
+        Face::Sans,
+        16.0,
+        MARGIN,
+        20.0,
+        &format!("{title}{continued}"),
+    );
     let w = doc.width - 2.0 * MARGIN;
     let facts = doc.fit(Face::Sans, 9.0, facts, w);
     doc.text(Face::Sans, 9.0, MARGIN, 27.0, &facts);
@@ -99,7 +112,10 @@ fn footers(doc: &mut Doc, head: Option<Head>) {
     let y = doc.height - 14.0;
     let (ledger, hint) = match head {
         Some(h) => (
-            format!("Ledger: {} events · head event {} · sha256 {}", h.seq, h.seq, h.hash),
+            format!(
+                "Ledger: {} events · head event {} · sha256 {}",
+                h.seq, h.seq, h.hash
+            ),
             format!(
                 "To match this paper with the ledger: glasskey ledger verify --head {}:{}",
                 h.seq,

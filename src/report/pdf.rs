@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use printpdf::{
-    Color, Line, LinePoint, Mm, Op, ParsedFont, PaintMode, PdfDocument, PdfFontHandle, PdfPage,
+    Color, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
     PdfSaveOptions, Point, Pt, Rect, Rgb, TextItem,
 };
 
@@ -173,7 +173,15 @@ impl Doc {
         self.text_on(None, face, size, x, y, s, BLACK);
     }
 
-    pub fn text_color(&mut self, face: Face, size: f32, x: f32, y: f32, s: &str, rgb: (f32, f32, f32)) {
+    pub fn text_color(
+        &mut self,
+        face: Face,
+        size: f32,
+        x: f32,
+        y: f32,
+        s: &str,
+        rgb: (f32, f32, f32),
+    ) {
         self.text_on(None, face, size, x, y, s, rgb);
     }
 
@@ -227,8 +235,14 @@ impl Doc {
         ops.push(Op::DrawLine {
             line: Line {
                 points: vec![
-                    LinePoint { p: a, bezier: false },
-                    LinePoint { p: b, bezier: false },
+                    LinePoint {
+                        p: a,
+                        bezier: false,
+                    },
+                    LinePoint {
+                        p: b,
+                        bezier: false,
+                    },
                 ],
                 is_closed: false,
             },
@@ -271,17 +285,15 @@ impl Doc {
     /// A QR code (EC level M, 4-module quiet zone included in `size`), top-left at (x, y).
     /// Horizontal runs of dark modules are merged into one rectangle each.
     pub fn qr(&mut self, x: f32, y: f32, size: f32, data: &str) -> Result<(), ReportError> {
-        let code = qrcode::QrCode::with_error_correction_level(data.as_bytes(), qrcode::EcLevel::M)
-            .map_err(|e| ReportError::Qr(e.to_string()))?;
-        let n = code.width();
+        let (n, dark) = qr_modules(data)?;
         let m = size / (n as f32 + 8.0);
         let mut rects = Vec::new();
         for row in 0..n {
             let mut col = 0;
             while col < n {
-                if code[(col, row)] == qrcode::Color::Dark {
+                if dark[row * n + col] {
                     let start = col;
-                    while col < n && code[(col, row)] == qrcode::Color::Dark {
+                    while col < n && dark[row * n + col] {
                         col += 1;
                     }
                     let rx = x + (start as f32 + 4.0) * m;
@@ -329,4 +341,72 @@ impl Doc {
             }
         }
     }
+}
+
+/// Encode `data` as a QR code (EC level M); returns the width in modules and the
+/// dark modules row by row (row 0 at the top).
+///
+/// qrcode's `apply_best_mask` scores all eight masks with the full ISO penalty
+/// (about 2 ms per code, most of a 200-envelope sheet's time). Any mask is valid;
+/// we score with the two rules that matter for print (long runs, dark balance),
+/// which is cheap and still avoids degenerate patterns.
+fn qr_modules(data: &str) -> Result<(usize, Vec<bool>), ReportError> {
+    use qrcode::canvas::{Canvas, MaskPattern};
+    let err = |e: qrcode::types::QrError| ReportError::Qr(e.to_string());
+    let ec_level = qrcode::EcLevel::M;
+    let bits = qrcode::bits::encode_auto(data.as_bytes(), ec_level).map_err(err)?;
+    let version = bits.version();
+    let bytes = bits.into_bytes();
+    let (codewords, ec) = qrcode::ec::construct_codewords(&bytes, version, ec_level).map_err(err)?;
+    let mut canvas = Canvas::new(version, ec_level);
+    canvas.draw_all_functional_patterns();
+    canvas.draw_data(&codewords, &ec);
+    let n = usize::try_from(version.width()).map_err(|_| ReportError::Qr("bad width".into()))?;
+    let masks = [
+        MaskPattern::Checkerboard,
+        MaskPattern::HorizontalLines,
+        MaskPattern::VerticalLines,
+        MaskPattern::DiagonalLines,
+        MaskPattern::LargeCheckerboard,
+        MaskPattern::Fields,
+        MaskPattern::Diamonds,
+        MaskPattern::Meadow,
+    ];
+    let mut best: Option<(u32, Vec<bool>)> = None;
+    for mask in masks {
+        let mut c = canvas.clone();
+        c.apply_mask(mask);
+        let dark: Vec<bool> = c.into_colors().into_iter().map(|m| m == qrcode::Color::Dark).collect();
+        let score = print_penalty(n, &dark);
+        if best.as_ref().is_none_or(|(s, _)| score < *s) {
+            best = Some((score, dark));
+        }
+    }
+    best.map(|(_, d)| (n, d)).ok_or_else(|| ReportError::Qr("no mask".into()))
+}
+
+/// ISO 18004 penalty rules 1 (runs of 5+ same-colour modules) and 4 (dark share).
+fn print_penalty(n: usize, dark: &[bool]) -> u32 {
+    let mut score = 0u32;
+    for line in 0..n {
+        for horizontal in [true, false] {
+            let at = |i: usize| if horizontal { dark[line * n + i] } else { dark[i * n + line] };
+            let mut run = 1;
+            for i in 1..n {
+                if at(i) == at(i - 1) {
+                    run += 1;
+                } else {
+                    if run >= 5 {
+                        score += run - 2;
+                    }
+                    run = 1;
+                }
+            }
+            if run >= 5 {
+                score += run - 2;
+            }
+        }
+    }
+    let share = dark.iter().filter(|d| **d).count() * 100 / dark.len().max(1);
+    score + (share.abs_diff(50) as u32 / 5) * 10
 }

@@ -20,7 +20,10 @@ pub struct PinSlip {
 
 /// Render one page per (slip, PIN). The PIN is drawn in DejaVu Sans Mono, spaced,
 /// with a legend naming each character so 0/O and 1/l/I cannot be confused.
-pub fn pin_slips(slips: &[(PinSlip, &Pin)], paper: Paper) -> Result<Zeroizing<Vec<u8>>, ReportError> {
+pub fn pin_slips(
+    slips: &[(PinSlip, &Pin)],
+    paper: Paper,
+) -> Result<Zeroizing<Vec<u8>>, ReportError> {
     let mut doc = Doc::new("glasskey PIN slip", paper)?;
     for (slip, pin) in slips {
         doc.new_page();
@@ -60,8 +63,7 @@ fn page(doc: &mut Doc, slip: &PinSlip, pin: &Pin) {
     // Every PIN-derived buffer here wipes itself on drop.
     let chars: Zeroizing<Vec<char>> = Zeroizing::new(pin.expose().chars().collect());
     let size = if chars.len() <= 10 { 40.0 } else { 24.0 };
-    let spaced: Zeroizing<String> =
-        Zeroizing::new(chars.iter().flat_map(|c| [*c, ' ']).collect());
+    let spaced: Zeroizing<String> = Zeroizing::new(chars.iter().flat_map(|c| [*c, ' ']).collect());
     let spaced = spaced.trim_end();
     let box_y = 92.0;
     doc.fill(MARGIN, box_y, w, 30.0, LIGHT);
@@ -71,7 +73,8 @@ fn page(doc: &mut Doc, slip: &PinSlip, pin: &Pin) {
     let x = MARGIN + ((w - pw) / 2.0).max(2.0);
     doc.text(Face::Mono, size, x, box_y + 22.0, spaced);
 
-    let names: Zeroizing<Vec<String>> = Zeroizing::new(chars.iter().map(|c| describe(*c)).collect());
+    let names: Zeroizing<Vec<String>> =
+        Zeroizing::new(chars.iter().map(|c| describe(*c)).collect());
     let legend = Zeroizing::new(format!("{} characters: {}", chars.len(), names.join(", ")));
     let legend = Zeroizing::new(doc.fit(Face::Sans, 9.0, &legend, w));
     doc.text(Face::Sans, 9.0, MARGIN, box_y + 38.0, &legend);

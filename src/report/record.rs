@@ -38,11 +38,15 @@ pub fn credential_fingerprint(credential_id: &[u8]) -> String {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('%', "%25").replace(';', "%3B").replace('=', "%3D")
+    v.replace('%', "%25")
+        .replace(';', "%3B")
+        .replace('=', "%3D")
 }
 
 fn unescape(v: &str) -> String {
-    v.replace("%3B", ";").replace("%3D", "=").replace("%25", "%")
+    v.replace("%3B", ";")
+        .replace("%3D", "=")
+        .replace("%25", "%")
 }
 
 impl EnvelopeRecord {
@@ -70,7 +74,9 @@ impl EnvelopeRecord {
     pub fn decode(text: &str) -> Result<EnvelopeRecord, String> {
         let mut parts = text.trim().split(';');
         if parts.next() != Some(RECORD_PREFIX) {
-            return Err(format!("not a glasskey envelope record (must start {RECORD_PREFIX};)"));
+            return Err(format!(
+                "not a glasskey envelope record (must start {RECORD_PREFIX};)"
+            ));
         }
         let mut r = EnvelopeRecord::default();
         let mut head = None;
@@ -95,7 +101,9 @@ impl EnvelopeRecord {
         let (seq, hash) = head
             .split_once(':')
             .ok_or("field H must be <seq>:<hash16>")?;
-        r.head_seq = seq.parse().map_err(|_| format!("'{seq}' is not an event number"))?;
+        r.head_seq = seq
+            .parse()
+            .map_err(|_| format!("'{seq}' is not an event number"))?;
         r.head_hash16 = hash.to_string();
         if r.seal.is_empty() || r.key.is_empty() {
             return Err("fields S (seal) and K (key) are required".into());
@@ -144,7 +152,10 @@ mod tests {
             head_hash16: "0123456789abcdef".into(),
         };
         let text = r.encode();
-        assert!(text.starts_with("GK1;S=A-100%3B2;K=bg1%3Dvault%25A;"), "{text}");
+        assert!(
+            text.starts_with("GK1;S=A-100%3B2;K=bg1%3Dvault%25A;"),
+            "{text}"
+        );
         assert_eq!(EnvelopeRecord::decode(&text).unwrap(), r);
         assert!(EnvelopeRecord::decode("GK2;S=1").is_err());
         assert!(EnvelopeRecord::decode("GK1;S=1;K=k").is_err());

@@ -25,10 +25,19 @@ pub fn new_kit(dir: &Path) -> Kit {
 pub fn populate(kit: &Kit, n: usize) {
     let l = kit.ledger();
     for i in 0..n {
-        let label = format!("bg{}-{}-{}", i % 2 + 1, if i % 2 == 0 { "vault" } else { "safe" }, i);
+        let label = format!(
+            "bg{}-{}-{}",
+            i % 2 + 1,
+            if i % 2 == 0 { "vault" } else { "safe" },
+            i
+        );
         let location = if i % 2 == 0 { "vault" } else { "office-safe" };
         let account = format!("bg{}@contoso.onmicrosoft.com", i % 2 + 1);
-        let model = if i % 4 < 2 { "glasskey virtual model A" } else { "glasskey virtual model B" };
+        let model = if i % 4 < 2 {
+            "glasskey virtual model A"
+        } else {
+            "glasskey virtual model B"
+        };
         let t = at("2026-01-05T09:00:00Z");
         let cred = Bytes(format!("credential-{i}").into_bytes());
         let events = [
@@ -89,9 +98,18 @@ pub fn populate(kit: &Kit, n: usize) {
                     passed,
                     counter: Some(3),
                     checks: vec![
-                        CheckItem { name: "assertion".into(), passed },
-                        CheckItem { name: "counter".into(), passed: true },
-                        CheckItem { name: "pin".into(), passed: true },
+                        CheckItem {
+                            name: "assertion".into(),
+                            passed,
+                        },
+                        CheckItem {
+                            name: "counter".into(),
+                            passed: true,
+                        },
+                        CheckItem {
+                            name: "pin".into(),
+                            passed: true,
+                        },
                     ],
                 },
                 t,
