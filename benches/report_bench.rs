@@ -45,4 +45,3 @@ fn main() {
         check.len() / 1024
     );
 }
-

@@ -2,7 +2,7 @@
 
 use crate::ledger::{Custody, KeyState};
 
-use super::pdf::{Doc, Face, GREEN, GREY, LIGHT, PINK, RED};
+use super::pdf::{Doc, Face, Rgb3, GREEN, GREY, LIGHT, PINK, RED};
 use super::record::{credential_fingerprint, head_marker, EnvelopeRecord};
 use super::{footers, header, signature_block, ReportError, SheetContext};
 use super::{CONTENT_TOP, FOOTER_SPACE, MARGIN, SIGNATURE_HEIGHT};
@@ -182,7 +182,7 @@ fn envelope_block(
     let cred = cred_fp
         .map(|f| format!("{} {} {} {}", &f[..4], &f[4..8], &f[8..12], &f[12..]))
         .unwrap_or_else(|| "none recorded".into());
-    let rows: [(&str, String, Option<(f32, f32, f32)>); 8] = [
+    let rows: [(&str, String, Option<Rgb3>); 8] = [
         ("Model", key.model.clone(), None),
         ("AAGUID", key.aaguid.to_string(), None),
         (

@@ -67,14 +67,17 @@ fn fonts() -> Result<&'static Fonts, ReportError> {
         .ok_or(ReportError::Font)
 }
 
-pub const BLACK: (f32, f32, f32) = (0.0, 0.0, 0.0);
-pub const GREY: (f32, f32, f32) = (0.45, 0.45, 0.45);
-pub const LIGHT: (f32, f32, f32) = (0.92, 0.92, 0.92);
-pub const RED: (f32, f32, f32) = (0.75, 0.0, 0.0);
-pub const PINK: (f32, f32, f32) = (1.0, 0.86, 0.86);
-pub const GREEN: (f32, f32, f32) = (0.0, 0.45, 0.1);
+/// An sRGB colour, components 0..=1.
+pub type Rgb3 = (f32, f32, f32);
 
-fn color((r, g, b): (f32, f32, f32)) -> Color {
+pub const BLACK: Rgb3 = (0.0, 0.0, 0.0);
+pub const GREY: Rgb3 = (0.45, 0.45, 0.45);
+pub const LIGHT: Rgb3 = (0.92, 0.92, 0.92);
+pub const RED: Rgb3 = (0.75, 0.0, 0.0);
+pub const PINK: Rgb3 = (1.0, 0.86, 0.86);
+pub const GREEN: Rgb3 = (0.0, 0.45, 0.1);
+
+fn color((r, g, b): Rgb3) -> Color {
     Color::Rgb(Rgb::new(r, g, b, None))
 }
 
@@ -173,15 +176,7 @@ impl Doc {
         self.text_on(None, face, size, x, y, s, BLACK);
     }
 
-    pub fn text_color(
-        &mut self,
-        face: Face,
-        size: f32,
-        x: f32,
-        y: f32,
-        s: &str,
-        rgb: (f32, f32, f32),
-    ) {
+    pub fn text_color(&mut self, face: Face, size: f32, x: f32, y: f32, s: &str, rgb: Rgb3) {
         self.text_on(None, face, size, x, y, s, rgb);
     }
 
@@ -194,7 +189,7 @@ impl Doc {
         x: f32,
         y: f32,
         s: &str,
-        rgb: (f32, f32, f32),
+        rgb: Rgb3,
     ) {
         let font = match face {
             Face::Sans => self.sans.clone(),
@@ -264,7 +259,7 @@ impl Doc {
     }
 
     /// A filled box, top-left at (x, y).
-    pub fn fill(&mut self, x: f32, y: f32, w: f32, h: f32, rgb: (f32, f32, f32)) {
+    pub fn fill(&mut self, x: f32, y: f32, w: f32, h: f32, rgb: Rgb3) {
         let r = self.rect(x, y, w, h, PaintMode::Fill);
         let ops = self.ops();
         ops.push(Op::SetFillColor { col: color(rgb) });
@@ -357,7 +352,8 @@ fn qr_modules(data: &str) -> Result<(usize, Vec<bool>), ReportError> {
     let bits = qrcode::bits::encode_auto(data.as_bytes(), ec_level).map_err(err)?;
     let version = bits.version();
     let bytes = bits.into_bytes();
-    let (codewords, ec) = qrcode::ec::construct_codewords(&bytes, version, ec_level).map_err(err)?;
+    let (codewords, ec) =
+        qrcode::ec::construct_codewords(&bytes, version, ec_level).map_err(err)?;
     let mut canvas = Canvas::new(version, ec_level);
     canvas.draw_all_functional_patterns();
     canvas.draw_data(&codewords, &ec);
@@ -376,13 +372,18 @@ fn qr_modules(data: &str) -> Result<(usize, Vec<bool>), ReportError> {
     for mask in masks {
         let mut c = canvas.clone();
         c.apply_mask(mask);
-        let dark: Vec<bool> = c.into_colors().into_iter().map(|m| m == qrcode::Color::Dark).collect();
+        let dark: Vec<bool> = c
+            .into_colors()
+            .into_iter()
+            .map(|m| m == qrcode::Color::Dark)
+            .collect();
         let score = print_penalty(n, &dark);
         if best.as_ref().is_none_or(|(s, _)| score < *s) {
             best = Some((score, dark));
         }
     }
-    best.map(|(_, d)| (n, d)).ok_or_else(|| ReportError::Qr("no mask".into()))
+    best.map(|(_, d)| (n, d))
+        .ok_or_else(|| ReportError::Qr("no mask".into()))
 }
 
 /// ISO 18004 penalty rules 1 (runs of 5+ same-colour modules) and 4 (dark share).
@@ -390,7 +391,13 @@ fn print_penalty(n: usize, dark: &[bool]) -> u32 {
     let mut score = 0u32;
     for line in 0..n {
         for horizontal in [true, false] {
-            let at = |i: usize| if horizontal { dark[line * n + i] } else { dark[i * n + line] };
+            let at = |i: usize| {
+                if horizontal {
+                    dark[line * n + i]
+                } else {
+                    dark[i * n + line]
+                }
+            };
             let mut run = 1;
             for i in 1..n {
                 if at(i) == at(i - 1) {
