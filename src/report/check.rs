@@ -5,7 +5,7 @@ use crate::ledger::{Custody, KeyState};
 
 use super::pdf::{Doc, Face, GREY, LIGHT, PINK, RED};
 use super::record::head_marker;
-use super::{footers, header, signature_block, ReportError, SheetContext};
+use super::{footers, header, natural_key, signature_block, ReportError, SheetContext};
 use super::{CONTENT_TOP, FOOTER_SPACE, MARGIN, SIGNATURE_HEIGHT};
 
 const ROW: f32 = 11.0;
@@ -24,7 +24,8 @@ const COLUMNS: [(f32, &str); 7] = [
 pub fn check_sheet(ctx: &SheetContext) -> Result<Vec<u8>, ReportError> {
     let head = ctx.head();
     let interval = ctx.config.policy.check_interval_days;
-    let keys: Vec<&KeyState> = ctx.state.active_keys().collect();
+    let mut keys: Vec<&KeyState> = ctx.state.active_keys().collect();
+    keys.sort_by_key(|k| natural_key(&k.label));
     let overdue = keys
         .iter()
         .filter(|k| k.is_overdue(interval, ctx.now))

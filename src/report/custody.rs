@@ -4,7 +4,7 @@ use crate::ledger::{Custody, KeyState};
 
 use super::pdf::{Doc, Face, Rgb3, GREEN, GREY, LIGHT, PINK, RED};
 use super::record::{credential_fingerprint, head_marker, EnvelopeRecord};
-use super::{footers, header, signature_block, ReportError, SheetContext};
+use super::{footers, header, natural_key, signature_block, ReportError, SheetContext};
 use super::{CONTENT_TOP, FOOTER_SPACE, MARGIN, SIGNATURE_HEIGHT};
 
 const BLOCK: f32 = 41.0;
@@ -22,7 +22,8 @@ pub fn custody_sheet(ctx: &SheetContext, location: &str) -> Result<Vec<u8>, Repo
         })?;
     let head = ctx.head();
     let interval = ctx.config.policy.check_interval_days;
-    let sealed: Vec<&KeyState> = ctx.state.sealed_at(location).collect();
+    let mut sealed: Vec<&KeyState> = ctx.state.sealed_at(location).collect();
+    sealed.sort_by_key(|k| natural_key(&k.label));
     let loose: Vec<&KeyState> = ctx
         .state
         .active_keys()

@@ -131,6 +131,17 @@ fn footers(doc: &mut Doc, head: Option<Head>) {
         doc.text_on_page(i, Face::Mono, 6.5, MARGIN, y, &ledger);
         doc.text_on_page(i, Face::Sans, 7.0, MARGIN, y + 4.0, &hint);
         doc.text_on_page(i, Face::Sans, 8.0, doc.width - MARGIN - pw, y + 4.0, &page);
+        // Each page initialled, so a loose page still carries its attestation.
+        let initials = "Initials: ________  ________";
+        let iw = doc.width_mm(Face::Sans, 7.0, initials);
+        doc.text_on_page(
+            i,
+            Face::Sans,
+            7.0,
+            doc.width - MARGIN - iw,
+            y - 4.0,
+            initials,
+        );
     }
 }
 
@@ -153,3 +164,36 @@ fn signature_block(doc: &mut Doc, y: f32, statement: &str, roles: [&str; 2]) -> 
 }
 
 const SIGNATURE_HEIGHT: f32 = 40.0;
+
+/// Order labels as people read them: "key-2" before "key-10".
+fn natural_key(s: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            let mut n = u64::from(c as u8 - b'0');
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                n = n
+                    .saturating_mul(10)
+                    .saturating_add(u64::from(*d as u8 - b'0'));
+                chars.next();
+            }
+            out.push((std::mem::take(&mut text), n));
+        } else {
+            text.push(c);
+        }
+    }
+    out.push((text, 0));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["bg1-10", "bg1-9", "bg1-1", "bg2-0", "a"];
+        v.sort_by_key(|s| super::natural_key(s));
+        assert_eq!(v, ["a", "bg1-1", "bg1-9", "bg1-10", "bg2-0"]);
+    }
+}
