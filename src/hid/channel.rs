@@ -32,7 +32,9 @@ const BUSY_BACKOFF: Duration = Duration::from_millis(100);
 pub enum HidError {
     Transport(TransportError),
     /// The key went silent for longer than the read timeout.
-    Timeout { waiting_for: &'static str },
+    Timeout {
+        waiting_for: &'static str,
+    },
     /// The key answered CTAPHID_ERROR with this code.
     Device(u8),
     /// The key stayed busy with another program.
@@ -42,7 +44,10 @@ pub enum HidError {
     /// The operator cancelled (Ctrl-C) and the key acknowledged or went quiet.
     Cancelled,
     /// A request larger than the key (or CTAPHID) accepts.
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        len: usize,
+        max: usize,
+    },
 }
 
 impl fmt::Display for HidError {
@@ -50,7 +55,10 @@ impl fmt::Display for HidError {
         match self {
             HidError::Transport(e) => write!(f, "{e}"),
             HidError::Timeout { waiting_for } => {
-                write!(f, "the key did not answer in time (waiting for {waiting_for})")
+                write!(
+                    f,
+                    "the key did not answer in time (waiting for {waiting_for})"
+                )
             }
             HidError::Device(code) => write!(
                 f,
@@ -194,7 +202,9 @@ impl Channel {
                 let code = data.first().copied().unwrap_or(error_code::OTHER);
                 if is_busy(code) {
                     std::thread::sleep(BUSY_BACKOFF);
-                    for r in fragment(BROADCAST_CID, Command::Init as u8, &nonce).unwrap_or_default() {
+                    for r in
+                        fragment(BROADCAST_CID, Command::Init as u8, &nonce).unwrap_or_default()
+                    {
                         transport.write_report(&r)?;
                     }
                     continue;
@@ -286,12 +296,11 @@ impl Channel {
                 max: self.max_request,
             });
         }
-        let reports = fragment(self.info.cid, cmd as u8, payload).map_err(|len| {
-            HidError::TooLarge {
+        let reports =
+            fragment(self.info.cid, cmd as u8, payload).map_err(|len| HidError::TooLarge {
                 len,
                 max: MAX_MESSAGE_LEN,
-            }
-        })?;
+            })?;
         let busy_until = Instant::now() + BUSY_RETRY_FOR;
         loop {
             for report in &reports {

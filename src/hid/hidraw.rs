@@ -113,7 +113,9 @@ impl Transport for HidTransport {
     }
 
     fn read_report(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError> {
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX).max(1);
+        let ms = i32::try_from(timeout.as_millis())
+            .unwrap_or(i32::MAX)
+            .max(1);
         let mut buf = [0u8; REPORT_LEN];
         match self.device.read_timeout(&mut buf, ms) {
             Ok(0) => Ok(None),
