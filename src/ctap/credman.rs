@@ -42,6 +42,24 @@ pub struct CredentialEntry {
     pub cred_protect: Option<u64>,
 }
 
+impl RpEntry {
+    /// Parse an enumerateRPsBegin/GetNextRP answer body; also the total (Begin only).
+    pub fn from_response(body: &[u8]) -> Result<(RpEntry, Option<u64>), CtapError> {
+        let v = cbor::decode(NAME, body)?;
+        let f = Fields::new(NAME, &v)?;
+        Ok((rp_entry(&f)?, f.uint(5)?))
+    }
+}
+
+impl CredentialEntry {
+    /// Parse an enumerateCredentialsBegin/GetNextCredential answer body; also the total.
+    pub fn from_response(body: &[u8]) -> Result<(CredentialEntry, Option<u64>), CtapError> {
+        let v = cbor::decode(NAME, body)?;
+        let f = Fields::new(NAME, &v)?;
+        Ok((credential_entry(&f)?, f.uint(9)?))
+    }
+}
+
 mod hex_bytes {
     pub fn serialize<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())

@@ -387,11 +387,16 @@ impl Channel {
         let mut message = Vec::with_capacity(bcnt);
         message.extend_from_slice(&first[..bcnt.min(first.len())]);
         let mut expected_seq = 0u8;
+        let mut deadline = Instant::now() + self.idle_timeout;
         while message.len() < bcnt {
-            let Some(report) = self.transport.read_report(self.idle_timeout)? else {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return Err(HidError::Timeout {
                     waiting_for: "the rest of a message",
                 });
+            }
+            let Some(report) = self.transport.read_report(left)? else {
+                continue;
             };
             match Packet::parse(&report) {
                 Packet::Cont { cid, seq, data } if cid == self.info.cid => {
@@ -401,6 +406,7 @@ impl Channel {
                         )));
                     }
                     expected_seq += 1;
+                    deadline = Instant::now() + self.idle_timeout;
                     let take = (bcnt - message.len()).min(CONT_DATA_LEN);
                     message.extend_from_slice(&data[..take]);
                 }

@@ -60,8 +60,13 @@ impl Transport for ReplayTransport {
         self.written.push(*report);
         Ok(())
     }
-    fn read_report(&mut self, _timeout: Duration) -> Result<Option<Report>, TransportError> {
-        Ok(self.to_host.pop_front())
+    fn read_report(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError> {
+        let next = self.to_host.pop_front();
+        if next.is_none() {
+            // Behave like a silent device: callers polling in a loop must not spin.
+            std::thread::sleep(timeout.min(Duration::from_millis(5)));
+        }
+        Ok(next)
     }
     fn describe(&self) -> String {
         "replayed capture".into()
