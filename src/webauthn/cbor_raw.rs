@@ -74,8 +74,11 @@ fn item_len_at(bytes: &[u8], pos: usize, depth: usize) -> Result<usize, ParseErr
     Ok(end - pos)
 }
 
+/// The raw bytes of one map key and its value.
+pub type RawEntry<'a> = (&'a [u8], &'a [u8]);
+
 /// For a CBOR map at the start of `bytes`, the raw byte spans of each (key, value).
-pub fn map_entries(bytes: &[u8]) -> Result<Vec<(&[u8], &[u8])>, ParseError> {
+pub fn map_entries(bytes: &[u8]) -> Result<Vec<RawEntry<'_>>, ParseError> {
     let (major, count, head_len) = head(bytes, 0)?;
     if major != 5 {
         return Err(err("expected a map"));
