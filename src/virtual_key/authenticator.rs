@@ -57,7 +57,7 @@ pub struct Authenticator {
     pub(super) state: KeyState,
     path: Option<PathBuf>,
     pub(super) model: &'static Model,
-    powered_up: Instant,
+    pub(super) powered_up: Instant,
     pub(super) attestation_key: SigningKey,
     pub(super) key_agreement: KeyAgreementKey,
     pub(super) token: Zeroizing<Vec<u8>>,

@@ -163,3 +163,6 @@ pub fn open_dir(dir: &Path) -> crate::Result<Vec<VirtualDevice>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
