@@ -59,18 +59,17 @@ impl AuditReport {
 pub fn audit_offline(kit: &Kit, now: Timestamp) -> Result<AuditReport> {
     let mut report = AuditReport::default();
     let verify = kit.verify()?;
-    if verify.ok() {
-        report.push(Severity::Ok, "ledger", format!("{} events, hash chain intact", verify_events(kit)?));
-    } else {
-        report.push(Severity::Fail, "ledger", format!("ledger does not verify: {verify}"));
+    match &verify.problem {
+        None => report.push(Severity::Ok, "ledger", format!("{} events, hash chain intact", verify.events)),
+        Some(p) => report.push(
+            Severity::Fail,
+            "ledger",
+            format!("ledger does not verify at event {}: {} ({})", p.line, p.message, p.next),
+        ),
     }
     let state = kit.state()?;
     policy_findings(kit, &state, now, &mut report);
     Ok(report)
-}
-
-fn verify_events(kit: &Kit) -> Result<u64> {
-    Ok(kit.state()?.events)
 }
 
 fn policy_findings(kit: &Kit, state: &State, now: Timestamp, report: &mut AuditReport) {

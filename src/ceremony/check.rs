@@ -110,7 +110,8 @@ pub fn check_key(
         Some(op.pin(&format!("PIN from the slip in the envelope of key {}", ks.label))?)
     };
 
-    let challenge: [u8; 32] = rand::rng().random();
+    let mut challenge = [0u8; 32];
+    rand::rng().fill_bytes(&mut challenge);
     let client_data = format!(
         "{{\"type\":\"webauthn.get\",\"challenge\":\"{}\",\"origin\":\"https://{}\",\"crossOrigin\":false}}",
         crate::webauthn::b64::encode(&challenge),
@@ -118,7 +119,7 @@ pub fn check_key(
     );
     let client_data_hash: [u8; 32] = Sha256::digest(client_data.as_bytes()).into();
     op.say(&format!("key {}: touch the key when it blinks", ks.label));
-    let assertion = match key.get_assertion(pin.as_ref(), &cred.rp_id, &cred.credential_id.0, &client_data_hash, op) {
+    let assertion = match key.get_assertion(pin.as_ref(), &cred.rp_id, &cred.credential_id.0, &client_data_hash) {
         Ok(a) => a,
         Err(e) => {
             let (name, hint) = super::key::explain_assertion_failure(&e);

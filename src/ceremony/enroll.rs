@@ -15,7 +15,7 @@ use crate::graph::bundle::{self, KeyFacts, RequestItem};
 use crate::graph::types::{client_data_json, CreationOptions};
 use crate::graph::GraphClient;
 use crate::ledger::{Bytes, Event, Kit};
-use crate::report::{self, pin_slip::PinSlip};
+use crate::report::{self, PinSlip};
 use crate::secret::Pin;
 
 /// Where the PIN slip goes: a printer, never a file glasskey keeps.
@@ -96,7 +96,14 @@ pub fn enroll(
 
     let pin = provision_pin(kit, key, op, printer, plan, &prepared)?;
     let options = graph.creation_options(&user.id, None)?;
-    let item = RequestItem::for_user(&user, options.raw.clone());
+    let item = RequestItem {
+        account: bundle::Account {
+            id: user.id.clone(),
+            user_principal_name: user.user_principal_name.clone(),
+        },
+        creation_options: options.raw.clone(),
+        graph_version: None,
+    };
     let made = create_and_verify(kit, key, trust, op, &options, &pin, &prepared)?;
     record_creation(kit, plan, &prepared, &made, &options)?;
 
@@ -194,7 +201,11 @@ impl Prepared {
             aaguid: key.aaguid(),
             model: Some(self.model.clone()),
             label: Some(self.label.clone()),
-            firmware: key.firmware(),
+            serial: None,
+            extra: key
+                .firmware()
+                .map(|f| serde_json::Map::from_iter([("firmware".to_string(), serde_json::Value::String(f))]))
+                .unwrap_or_default(),
         }
     }
 }
@@ -256,7 +267,7 @@ fn prepare(kit: &Kit, key: &KeySession, plan: &EnrollPlan) -> Result<Prepared> {
         label,
         seal,
         model,
-        min_pin_length: config.policy.pin_length().max(key.min_pin_length()),
+        min_pin_length: key.min_pin_length().max(DEFAULT_PIN_LENGTH),
     })
 }
 
@@ -283,7 +294,7 @@ fn provision_pin(
     prepared: &Prepared,
 ) -> Result<Pin> {
     if plan.reset {
-        super::keys::confirm_and_reset(key, op, plan.assume_yes)?;
+        super::key::confirm_and_reset(key, op, plan.assume_yes)?;
     } else if key.has_pin() {
         return Err(Error::input(
             format!("key {} already has a PIN", key.name()),
@@ -291,7 +302,7 @@ fn provision_pin(
         ));
     }
     let pin = match plan.pin {
-        PinChoice::Generate => generate_pin(prepared.min_pin_length.max(DEFAULT_PIN_LENGTH), PinAlphabet::Digits),
+        PinChoice::Generate => generate_pin(prepared.min_pin_length, PinAlphabet::Digits),
         PinChoice::Prompt => {
             let pin = op.pin("new PIN for the key")?;
             let again = op.pin("the same PIN again")?;
@@ -318,8 +329,8 @@ fn provision_pin(
         model: prepared.model.clone(),
         seal: if prepared.seal.is_empty() { "(write it here)".into() } else { prepared.seal.clone() },
     };
-    let paper = kit.config().paper();
-    let pdf = report::pin_slip::pin_slips(&[(slip, &pin)], paper)?;
+    let paper = report::Paper::A4;
+    let pdf = report::pin_slips(&[(slip, &pin)], paper)?;
     loop {
         match printer.print(&pdf) {
             Ok(()) => break,
@@ -349,9 +360,9 @@ fn create_and_verify(
     let client_data_json = client_data_json(&options.challenge, &options.rp_id);
     let client_data_hash: [u8; 32] = Sha256::digest(&client_data_json).into();
     op.say(&format!("creating the credential on key {}: touch the key when it blinks", prepared.label));
-    let mut made = key.make_credential(pin, options, &client_data_hash, op)?;
+    let mut made = key.make_credential(pin, options, &client_data_hash)?;
     made.client_data_json = client_data_json;
-    let policy = kit.config().policy.attestation_policy();
+    let policy = attestation::Policy::default();
     let report = attestation::verify_attestation(
         &made.attestation_object,
         &client_data_hash,

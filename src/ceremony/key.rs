@@ -266,3 +266,22 @@ pub fn explain_assertion_failure(e: &Error) -> (&'static str, &'static str) {
         ("assertion", "the key failed the assertion: re-plug it and run the check again; if it fails again, replace the key")
     }
 }
+
+/// Factory-reset after the operator confirms, naming the key and the 10-second rule.
+pub fn confirm_and_reset(key: &mut KeySession, op: &mut dyn super::operator::Operator, assume_yes: bool) -> Result<()> {
+    let question = format!(
+        "factory-reset key {} ({})? This erases every credential and the PIN on it. \
+         Most keys accept a reset only within 10 seconds of being plugged in: re-plug it now if needed, \
+         then touch it when it blinks",
+        key.name(),
+        key.model_name()
+    );
+    if !assume_yes && !op.confirm(&question)? {
+        return Err(Error::input(
+            format!("reset of key {} cancelled", key.name()),
+            "nothing was changed; run the command again when ready",
+        ));
+    }
+    op.say(&format!("resetting key {}: touch it now", key.name()));
+    key.reset()
+}

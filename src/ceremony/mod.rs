@@ -3,3 +3,11 @@
 
 pub mod devices;
 pub mod keys;
+pub mod audit;
+pub mod check;
+pub mod demo;
+pub mod enroll;
+pub mod key;
+pub mod operator;
+pub mod pin_gen;
+pub mod retire;

@@ -43,7 +43,7 @@ pub fn retire(
                 "plug in the right key, or retire without --reset",
             ));
         }
-        super::keys::confirm_and_reset(key, op, assume_yes)?;
+        super::key::confirm_and_reset(key, op, assume_yes)?;
         done.push("key factory-reset".into());
     }
     kit.append(
