@@ -23,6 +23,8 @@ use crate::webauthn::cose::{CoseKey, ALG_ES256};
 pub const CREDENTIAL_ID_LEN: usize = 32;
 /// Non-discoverable credentials kept; the oldest go first beyond this.
 const MAX_NON_RESIDENT: usize = 1000;
+/// Assertions between saves of a counter (see `Authenticator::new`).
+pub const COUNTER_SAVE_EVERY: u32 = 16;
 /// getNextAssertion must follow within this time.
 const NEXT_ASSERTION_WINDOW: Duration = Duration::from_secs(30);
 const USER_ID_MAX: usize = 64;
@@ -243,7 +245,11 @@ impl Authenticator {
         let id = random_bytes(CREDENTIAL_ID_LEN);
         let cose = cose_public_key(&key);
         let mut ext_out = Vec::new();
-        if cred_protect > 1 || extensions.iter().any(|(k, _)| k.as_text() == Some("credProtect")) {
+        if cred_protect > 1
+            || extensions
+                .iter()
+                .any(|(k, _)| k.as_text() == Some("credProtect"))
+        {
             ext_out.push((text("credProtect"), int(i64::from(cred_protect))));
         }
         if hmac_secret {
@@ -366,7 +372,7 @@ impl Authenticator {
                 .iter()
                 .filter(|c| c.discoverable && c.rp_id == rp_id)
                 .collect();
-            v.sort_by(|a, b| b.created.cmp(&a.created));
+            v.sort_by_key(|c| std::cmp::Reverse(c.created));
             v
         } else {
             allow
@@ -432,8 +438,7 @@ impl Authenticator {
         v: &Value,
     ) -> CtapResult<(Zeroizing<Vec<u8>>, crate::ctap::pin_protocol::SharedSecret)> {
         let m = cbor::as_map(v)?;
-        let peer =
-            CoseKey::from_value(cbor::need(m, 1)?).map_err(|_| Status::InvalidParameter)?;
+        let peer = CoseKey::from_value(cbor::need(m, 1)?).map_err(|_| Status::InvalidParameter)?;
         let salt_enc = cbor::as_bytes(cbor::need(m, 2)?)?;
         let salt_auth = cbor::as_bytes(cbor::need(m, 3)?)?;
         let protocol = match cbor::get(m, 4) {
@@ -468,8 +473,12 @@ impl Authenticator {
             .iter_mut()
             .find(|c| c.id == id)
             .ok_or(Status::NoCredentials)?;
-        cred.sign_count = cred.sign_count.wrapping_add(1);
-        self.dirty = true;
+        cred.sign_count = cred.sign_count.saturating_add(1);
+        // Counter-only changes are saved every COUNTER_SAVE_EVERY uses; power-up
+        // skips ahead by as much, so the counter never goes backwards.
+        if cred.sign_count % COUNTER_SAVE_EVERY == 1 {
+            self.dirty = true;
+        }
         let cred = cred.clone();
         let mut ext = Vec::new();
         if let Some((salts, shared)) = &req.hmac {
