@@ -186,7 +186,7 @@ fn ctrl_c_while_waiting_for_touch_cancels_on_the_key_and_exits_promptly() {
     let Some(p) = trussed_with(&["--up", "delay:20000"]) else {
         return;
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_glasskey"))
+    let child = Command::new(env!("CARGO_BIN_EXE_glasskey"))
         .args(["keys", "reset", "--yes", "--device", &p.1])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

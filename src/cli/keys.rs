@@ -26,13 +26,15 @@ pub enum KeysCmd {
         #[arg(long)]
         yes: bool,
     },
-    // TODO(lead): #[command(flatten)] Virtual(super::virtual_keys::VirtualCmd) once it lands.
+    #[command(flatten)]
+    Virtual(super::virtual_keys::VirtualKeysCmd),
 }
 
 pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
     let device = g.device.as_deref();
     let virtual_dir = g.virtual_dir.as_deref();
     match cmd {
+        KeysCmd::Virtual(c) => super::virtual_keys::run(c, g),
         KeysCmd::List => {
             let found = keys::list(device, virtual_dir)?;
             if g.json {

@@ -1,0 +1,248 @@
+//! The custody sheet: what every sealed envelope at one location contains.
+
+use crate::ledger::{Custody, KeyState};
+
+use super::pdf::{Doc, Face, Rgb3, GREEN, GREY, LIGHT, PINK, RED};
+use super::record::{credential_fingerprint, head_marker, EnvelopeRecord};
+use super::{footers, header, natural_key, signature_block, ReportError, SheetContext};
+use super::{CONTENT_TOP, FOOTER_SPACE, MARGIN, SIGNATURE_HEIGHT};
+
+const BLOCK: f32 = 41.0;
+const GAP: f32 = 3.0;
+const QR_SIZE: f32 = 37.0;
+
+/// Render the custody sheet for `location` as PDF bytes.
+pub fn custody_sheet(ctx: &SheetContext, location: &str) -> Result<Vec<u8>, ReportError> {
+    let loc = ctx
+        .config
+        .location(location)
+        .ok_or_else(|| ReportError::UnknownLocation {
+            location: location.to_string(),
+            known: ctx.config.locations.iter().map(|l| l.id.clone()).collect(),
+        })?;
+    let head = ctx.head();
+    let interval = ctx.config.policy.check_interval_days;
+    let mut sealed: Vec<&KeyState> = ctx.state.sealed_at(location).collect();
+    sealed.sort_by_key(|k| natural_key(&k.label));
+    let loose: Vec<&KeyState> = ctx
+        .state
+        .active_keys()
+        .filter(|k| {
+            k.location.as_deref() == Some(location) && !matches!(k.custody, Custody::Sealed { .. })
+        })
+        .collect();
+
+    let mut doc = Doc::new(&format!("glasskey custody sheet: {}", loc.name), ctx.paper)?;
+    let title = format!("Custody sheet — {}", loc.name);
+    let mut facts = format!(
+        "Location: {}   Tenant: {}   Printed: {} UTC   Sealed envelopes: {}",
+        loc.id,
+        ctx.config.tenant,
+        ctx.now.date(),
+        sealed.len()
+    );
+    if let Some(a) = &loc.address {
+        facts += &format!("   Address: {a}");
+    }
+    let instruction = "For each envelope: check it is here, its seal is intact and the seal \
+                       number matches. Report any difference before signing.";
+    let bottom = doc.height - FOOTER_SPACE;
+    let new_page = |doc: &mut Doc| {
+        doc.new_page();
+        header(doc, &title, &facts, instruction);
+        CONTENT_TOP
+    };
+    let mut y = new_page(&mut doc);
+
+    if sealed.is_empty() {
+        doc.text(
+            Face::Sans,
+            11.0,
+            MARGIN,
+            y + 6.0,
+            "No sealed envelopes are recorded at this location.",
+        );
+        y += 12.0;
+    }
+    for key in &sealed {
+        if y + BLOCK > bottom {
+            y = new_page(&mut doc);
+        }
+        envelope_block(&mut doc, ctx, key, location, y, interval)?;
+        y += BLOCK + GAP;
+    }
+    if !loose.is_empty() {
+        let needed = 8.0 + 5.0 * loose.len() as f32;
+        if y + needed > bottom {
+            y = new_page(&mut doc);
+        }
+        doc.text_color(
+            Face::Sans,
+            9.0,
+            MARGIN,
+            y + 5.0,
+            "Keys recorded here that are NOT in a sealed envelope:",
+            RED,
+        );
+        y += 10.0;
+        for k in loose {
+            let what = match &k.custody {
+                Custody::Opened {
+                    seal,
+                    reason,
+                    since,
+                    ..
+                } => {
+                    format!(
+                        "{}: envelope {seal} opened {} ({reason})",
+                        k.label,
+                        since.date()
+                    )
+                }
+                _ => format!("{}: never sealed", k.label),
+            };
+            let what = doc.fit(Face::Sans, 8.0, &what, doc.width - 2.0 * MARGIN);
+            doc.text(Face::Sans, 8.0, MARGIN + 4.0, y, &what);
+            y += 5.0;
+        }
+        y += 3.0;
+    }
+    if y + SIGNATURE_HEIGHT > bottom {
+        y = new_page(&mut doc);
+    }
+    signature_block(
+        &mut doc,
+        y,
+        "We checked the envelopes listed on this sheet: all present, seals intact, numbers as printed.",
+        ["Custodian 1", "Custodian 2"],
+    );
+    footers(&mut doc, head);
+    Ok(doc.finish(&head_marker(head)))
+}
+
+/// One envelope: QR on the left, what it holds on the right, framed.
+fn envelope_block(
+    doc: &mut Doc,
+    ctx: &SheetContext,
+    key: &KeyState,
+    location: &str,
+    y: f32,
+    interval: u32,
+) -> Result<(), ReportError> {
+    let Custody::Sealed {
+        seal,
+        since,
+        custodians,
+        ..
+    } = &key.custody
+    else {
+        return Ok(());
+    };
+    let head = ctx.head();
+    let account = key.accounts().join(", ");
+    let cred_fp = key
+        .credentials
+        .first()
+        .map(|c| credential_fingerprint(&c.credential_id.0));
+    let record = EnvelopeRecord {
+        seal: seal.clone(),
+        key: key.label.clone(),
+        location: location.to_string(),
+        account: (!account.is_empty()).then(|| account.clone()),
+        aaguid: key.aaguid.to_string(),
+        credential_fp: cred_fp.clone(),
+        serial: key.serial.clone(),
+        head_seq: head.map_or(0, |h| h.seq),
+        head_hash16: head.map_or("0".repeat(16), |h| h.hash.to_hex()[..16].to_string()),
+    };
+    let width = doc.width - 2.0 * MARGIN;
+    doc.fill(MARGIN, y, width, 8.0, LIGHT);
+    doc.frame(MARGIN, y, width, BLOCK, 0.8);
+    doc.qr(MARGIN + 1.5, y + 3.0, QR_SIZE, &record.encode())?;
+
+    let x = MARGIN + QR_SIZE + 4.0;
+    doc.text(Face::Sans, 8.0, x, y + 5.6, "SEAL NO.");
+    doc.text(Face::Mono, 12.0, x + 16.0, y + 6.0, seal);
+    let key_text = format!("key {}", key.label);
+    let kw = doc.width_mm(Face::Sans, 10.0, &key_text);
+    doc.text(
+        Face::Sans,
+        10.0,
+        doc.width - MARGIN - kw - 3.0,
+        y + 5.8,
+        &key_text,
+    );
+
+    let overdue = key.is_overdue(interval, ctx.now);
+    let last = match key.last_check() {
+        Some(c) if c.passed => (format!("{}  passed", c.time.date()), None),
+        Some(c) => (format!("{}  FAILED", c.time.date()), Some(RED)),
+        None => ("never checked".to_string(), None),
+    };
+    let due = key.next_check_due(interval).date();
+    let cred = cred_fp
+        .map(|f| format!("{} {} {} {}", &f[..4], &f[4..8], &f[8..12], &f[12..]))
+        .unwrap_or_else(|| "none recorded".into());
+    let rows: [(&str, String, Option<Rgb3>); 8] = [
+        ("Model", key.model.clone(), None),
+        ("AAGUID", key.aaguid.to_string(), None),
+        (
+            "Serial",
+            key.serial.clone().unwrap_or_else(|| "not recorded".into()),
+            None,
+        ),
+        (
+            "Account",
+            if account.is_empty() {
+                "none".into()
+            } else {
+                account
+            },
+            None,
+        ),
+        ("Credential", cred, None),
+        ("Enrolled", key.enrolled.date(), None),
+        ("Last check", last.0, last.1),
+        (
+            "Next check due",
+            if overdue {
+                format!("{due}  OVERDUE")
+            } else {
+                due
+            },
+            overdue.then_some(RED),
+        ),
+    ];
+    let label_w = 24.0;
+    let value_w = doc.width - MARGIN - 3.0 - (x + label_w);
+    for (i, (label, value, color)) in rows.iter().enumerate() {
+        let ry = y + 12.5 + i as f32 * 3.6;
+        doc.text_color(Face::Sans, 6.5, x, ry, label, GREY);
+        let value = doc.fit(Face::Mono, 7.5, value, value_w);
+        match color {
+            Some(c) => {
+                if *c == RED && label.starts_with("Next") {
+                    let vw = doc.width_mm(Face::Mono, 7.5, &value);
+                    doc.fill(x + label_w - 1.0, ry - 2.6, vw + 2.0, 3.4, PINK);
+                }
+                doc.text_color(Face::Mono, 7.5, x + label_w, ry, &value, *c)
+            }
+            None => doc.text(Face::Mono, 7.5, x + label_w, ry, &value),
+        }
+    }
+    // A box per envelope for the custodians to tick during the count.
+    let bx = doc.width - MARGIN - 9.0;
+    doc.text(Face::Sans, 7.0, bx - 25.0, y + 22.5, "Present, seal intact");
+    doc.frame(bx, y + 18.0, 6.0, 6.0, 0.8);
+    let sealed_by = format!("sealed {} by {}", since.date(), custodians.join(" & "));
+    let sealed_by = doc.fit(Face::Sans, 6.5, &sealed_by, 60.0);
+    doc.text_color(
+        Face::Sans,
+        6.5,
+        doc.width - MARGIN - 63.0,
+        y + 39.0,
+        &sealed_by,
+        GREEN,
+    );
+    Ok(())
+}
