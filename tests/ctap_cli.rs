@@ -72,6 +72,10 @@ impl Drop for Peer {
 }
 
 fn trussed() -> Option<Peer> {
+    trussed_with(&[])
+}
+
+fn trussed_with(extra: &[&str]) -> Option<Peer> {
     let Ok(bin) = std::env::var("TRUSSED_PEER") else {
         eprintln!("SKIPPED: TRUSSED_PEER is not set; build the peers (../shared/peers/build.sh)");
         return None;
@@ -81,6 +85,7 @@ fn trussed() -> Option<Peer> {
     let mut child = Command::new(bin)
         .arg("--unix")
         .arg(&sock)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -174,4 +179,42 @@ fn keys_info_set_pin_change_pin_and_reset_against_a_peer() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
     assert_eq!(v[0]["source"]["kind"], "socket");
+}
+
+#[test]
+fn ctrl_c_while_waiting_for_touch_cancels_on_the_key_and_exits_promptly() {
+    let Some(p) = trussed_with(&["--up", "delay:20000"]) else {
+        return;
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_glasskey"))
+        .args(["keys", "reset", "--yes", "--device", &p.1])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "did not stop promptly"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("touch the key now").count(), 1, "{err}");
+    assert!(err.contains("cancelled"), "{err}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    // the key is usable straight away: the CANCEL reached it
+    let out = glasskey(&["keys", "info", "--json", "--device", &p.1], "");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

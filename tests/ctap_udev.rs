@@ -47,7 +47,8 @@ fn fallback_check_matches_fido_descriptors_only() {
     }
     let check = fallback_check();
     let tsv = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/wiredata/hid-report-descriptors.tsv"),
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/vectors/wiredata/hid-report-descriptors.tsv"),
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -60,7 +61,12 @@ fn fallback_check_matches_fido_descriptors_only() {
         std::fs::create_dir_all(devpath.join("device")).unwrap();
         std::fs::write(devpath.join("device/report_descriptor"), &desc).unwrap();
         let cmd = check.replace("/sys%p", &devpath.to_string_lossy());
-        let matched = Command::new("/bin/sh").arg("-c").arg(&cmd).status().unwrap().success();
+        let matched = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&cmd)
+            .status()
+            .unwrap()
+            .success();
         assert_eq!(matched, is_fido, "{name}");
         if is_fido {
             fido += 1

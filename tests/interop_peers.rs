@@ -183,6 +183,15 @@ fn interop_ping_and_wink() {
 }
 
 #[test]
+fn interop_selection() {
+    both(|kind| {
+        let Some(p) = peer(kind, &[]) else { return };
+        let mut dev = open(&p);
+        reset::selection(&mut dev).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+    });
+}
+
+#[test]
 fn interop_set_change_pin_both_protocols_and_wrong_pin_retries() {
     both(|kind| {
         let Some(p) = peer(kind, &[]) else { return };
