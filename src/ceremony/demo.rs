@@ -53,18 +53,23 @@ struct ScriptedOperator<'a> {
 impl Operator for ScriptedOperator<'_> {
     fn pin(&mut self, prompt: &str) -> Result<Pin> {
         (self.log)(&format!("    ? {prompt}: (typed from the slip)"));
-        self.pins
-            .pop_front()
-            .ok_or_else(|| Error::input("the demo script ran out of PINs", "this is a bug in the demo"))
+        self.pins.pop_front().ok_or_else(|| {
+            Error::input(
+                "the demo script ran out of PINs",
+                "this is a bug in the demo",
+            )
+        })
     }
     fn confirm(&mut self, _question: &str) -> Result<bool> {
         Ok(true)
     }
     fn text(&mut self, prompt: &str) -> Result<String> {
-        let answer = self
-            .texts
-            .pop_front()
-            .ok_or_else(|| Error::input("the demo script ran out of answers", "this is a bug in the demo"))?;
+        let answer = self.texts.pop_front().ok_or_else(|| {
+            Error::input(
+                "the demo script ran out of answers",
+                "this is a bug in the demo",
+            )
+        })?;
         (self.log)(&format!("    ? {prompt}: {answer}"));
         Ok(answer)
     }
@@ -101,7 +106,10 @@ fn io_err(path: &Path, e: std::io::Error) -> Error {
 fn prepare_out(out: &Path) -> Result<()> {
     if out.exists() {
         let is_demo = out.join(MARKER).exists();
-        let empty = std::fs::read_dir(out).map_err(|e| io_err(out, e))?.next().is_none();
+        let empty = std::fs::read_dir(out)
+            .map_err(|e| io_err(out, e))?
+            .next()
+            .is_none();
         if !is_demo && !empty {
             return Err(Error::input(
                 format!("{} exists and is not a glasskey demo folder", out.display()),
@@ -147,14 +155,25 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
         let name = format!("{account}-{location}-{letter}");
         let path = keys_dir.join(format!("{name}.json"));
         virtual_key::create_key(&path, model, PresenceMode::Approve)?;
-        log(&format!("   created virtual key {name} (model {})", letter.to_uppercase()));
-        key_files.push((name, path, format!("{account}@{TENANT}"), location.to_string()));
+        log(&format!(
+            "   created virtual key {name} (model {})",
+            letter.to_uppercase()
+        ));
+        key_files.push((
+            name,
+            path,
+            format!("{account}@{TENANT}"),
+            location.to_string(),
+        ));
     }
 
     log("2. Local Graph emulator (tenant contoso.onmicrosoft.com), attestation enforced");
     let roots = virtual_key::model_roots(&keys_dir)?;
     let emulator = Emulator::start(TenantState::demo(), "127.0.0.1:0").map_err(|e| {
-        Error::network(format!("cannot start the Graph emulator: {e}"), "free a loopback port and retry")
+        Error::network(
+            format!("cannot start the Graph emulator: {e}"),
+            "free a loopback port and retry",
+        )
     })?;
     emulator.with_world(|w| {
         for pem in &roots {
@@ -174,8 +193,14 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
     log("3. Custody kit and ledger");
     let mut config = KitConfig::example(TENANT);
     config.custodians = vec![
-        Custodian { name: "Alice Admin".into(), role: Some("security officer".into()) },
-        Custodian { name: "Bob Backup".into(), role: Some("IT operations".into()) },
+        Custodian {
+            name: "Alice Admin".into(),
+            role: Some("security officer".into()),
+        },
+        Custodian {
+            name: "Bob Backup".into(),
+            role: Some("IT operations".into()),
+        },
     ];
     config.policy.allowed_aaguids = vec![Aaguid::virtual_model(1), Aaguid::virtual_model(2)];
     let kit = Kit::init(&kit_dir, &config)?;
@@ -191,7 +216,11 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
     for (i, (name, path, account, location)) in key_files.iter().enumerate() {
         log(&format!("   enroll {name} for {account} -> {location}"));
         let mut key = open_virtual(path, name)?;
-        let mut op = ScriptedOperator { pins: VecDeque::new(), texts: VecDeque::new(), log };
+        let mut op = ScriptedOperator {
+            pins: VecDeque::new(),
+            texts: VecDeque::new(),
+            log,
+        };
         let plan = EnrollPlan {
             account: account.clone(),
             location: location.clone(),
@@ -202,7 +231,8 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
             operators: operators.clone(),
             pin: PinChoice::Generate,
         };
-        let (enrolled, pin) = enroll::enroll(&kit, &mut key, &graph, &trust, &mut op, &mut printer, &plan)?;
+        let (enrolled, pin) =
+            enroll::enroll(&kit, &mut key, &graph, &trust, &mut op, &mut printer, &plan)?;
         log(&format!(
             "   -> registered method {} ({}; {})",
             enrolled.method_id.as_deref().unwrap_or("?"),
@@ -212,13 +242,24 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
         pins.insert(name.clone(), pin);
     }
 
-    log("5. Quarterly liveness check of every sealed key (PIN from the slip, offline verification)");
+    log(
+        "5. Quarterly liveness check of every sealed key (PIN from the slip, offline verification)",
+    );
     let mut passed = 0;
     let state = kit.state()?;
     for (i, (name, path, _, _)) in key_files.iter().enumerate() {
-        let ks = state.keys.get(name).ok_or_else(|| Error::input(format!("{name} missing from the ledger"), "this is a bug"))?;
-        let pin = pins.get(name).cloned().ok_or_else(|| Error::input("PIN missing", "this is a bug"))?;
-        let mut op = ScriptedOperator { pins: VecDeque::from([pin]), texts: VecDeque::new(), log };
+        let ks = state.keys.get(name).ok_or_else(|| {
+            Error::input(format!("{name} missing from the ledger"), "this is a bug")
+        })?;
+        let pin = pins
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::input("PIN missing", "this is a bug"))?;
+        let mut op = ScriptedOperator {
+            pins: VecDeque::from([pin]),
+            texts: VecDeque::new(),
+            log,
+        };
         check::open_envelope(&kit, ks, &mut op, &operators)?;
         let mut key = open_virtual(path, name)?;
         let plan = CheckPlan {
@@ -231,8 +272,16 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
         let verdict = if outcome.passed { "PASSED" } else { "FAILED" };
         log(&format!(
             "   {name}: {verdict} ({}), counter {}, resealed as {}",
-            outcome.checks.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
-            outcome.counter.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            outcome
+                .checks
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            outcome
+                .counter
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
             outcome.new_seal.as_deref().unwrap_or("-")
         ));
         passed += usize::from(outcome.passed);
@@ -247,13 +296,31 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
 
     log("7. Sheets for the binder");
     let mut sheets = Vec::new();
-    let locations: Vec<String> = kit.config().locations.iter().map(|l| l.id.clone()).collect();
+    let locations: Vec<String> = kit
+        .config()
+        .locations
+        .iter()
+        .map(|l| l.id.clone())
+        .collect();
     for location in locations.iter().map(Some).chain([None]) {
         let state = kit.state()?;
-        let ctx = SheetContext { config: kit.config(), state: &state, now: Timestamp::now(), paper: Paper::A4 };
+        let ctx = SheetContext {
+            config: kit.config(),
+            state: &state,
+            now: Timestamp::now(),
+            paper: Paper::A4,
+        };
         let (file, pdf, sheet) = match location {
-            Some(loc) => (format!("custody-{loc}.pdf"), report::custody_sheet(&ctx, loc)?, "custody"),
-            None => ("check-report.pdf".to_string(), report::check_sheet(&ctx)?, "check"),
+            Some(loc) => (
+                format!("custody-{loc}.pdf"),
+                report::custody_sheet(&ctx, loc)?,
+                "custody",
+            ),
+            None => (
+                "check-report.pdf".to_string(),
+                report::check_sheet(&ctx)?,
+                "check",
+            ),
         };
         let path = sheets_dir.join(&file);
         std::fs::write(&path, &pdf).map_err(|e| io_err(&path, e))?;
@@ -271,7 +338,10 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
         log(&format!("   {}", path.display()));
         sheets.push(path);
     }
-    log(&format!("   ({} PIN slips rendered for the printer; none written to disk)", printer.printed));
+    log(&format!(
+        "   ({} PIN slips rendered for the printer; none written to disk)",
+        printer.printed
+    ));
     emulator.shutdown();
     Ok(DemoReport {
         out: out.to_path_buf(),

@@ -115,7 +115,10 @@ pub fn enroll(
         &prepared.label,
         prepared.key_facts(key),
     )?;
-    op.say(&format!("registering the credential on {} in Entra", plan.account));
+    op.say(&format!(
+        "registering the credential on {} in Entra",
+        plan.account
+    ));
     let method = graph.register(&user.id, &response.fido2_method).map_err(|e| {
         let mut err: Error = e.into();
         err.next = format!(
@@ -204,7 +207,12 @@ impl Prepared {
             serial: None,
             extra: key
                 .firmware()
-                .map(|f| serde_json::Map::from_iter([("firmware".to_string(), serde_json::Value::String(f))]))
+                .map(|f| {
+                    serde_json::Map::from_iter([(
+                        "firmware".to_string(),
+                        serde_json::Value::String(f),
+                    )])
+                })
                 .unwrap_or_default(),
         }
     }
@@ -212,9 +220,17 @@ impl Prepared {
 
 fn prepare(kit: &Kit, key: &KeySession, plan: &EnrollPlan) -> Result<Prepared> {
     let config = kit.config();
-    if !config.accounts.iter().any(|a| a.upn.eq_ignore_ascii_case(&plan.account)) {
+    if !config
+        .accounts
+        .iter()
+        .any(|a| a.upn.eq_ignore_ascii_case(&plan.account))
+    {
         return Err(Error::input(
-            format!("{} is not a break-glass account in {}", plan.account, kit.dir().display()),
+            format!(
+                "{} is not a break-glass account in {}",
+                plan.account,
+                kit.dir().display()
+            ),
             "add it under [[accounts]] in glasskey.toml, or check the spelling",
         ));
     }
@@ -307,11 +323,17 @@ fn provision_pin(
             let pin = op.pin("new PIN for the key")?;
             let again = op.pin("the same PIN again")?;
             if pin.expose() != again.expose() {
-                return Err(Error::input("the two PINs differ", "run enroll again and type the same PIN twice"));
+                return Err(Error::input(
+                    "the two PINs differ",
+                    "run enroll again and type the same PIN twice",
+                ));
             }
             if pin.len_code_points() < prepared.min_pin_length {
                 return Err(Error::input(
-                    format!("the PIN is shorter than the policy's {} characters", prepared.min_pin_length),
+                    format!(
+                        "the PIN is shorter than the policy's {} characters",
+                        prepared.min_pin_length
+                    ),
                     "choose a longer PIN, or let glasskey generate one",
                 ));
             }
@@ -327,7 +349,11 @@ fn provision_pin(
         account: plan.account.clone(),
         key_label: prepared.label.clone(),
         model: prepared.model.clone(),
-        seal: if prepared.seal.is_empty() { "(write it here)".into() } else { prepared.seal.clone() },
+        seal: if prepared.seal.is_empty() {
+            "(write it here)".into()
+        } else {
+            prepared.seal.clone()
+        },
     };
     let paper = report::Paper::A4;
     let pdf = report::pin_slips(&[(slip, &pin)], paper)?;
@@ -359,7 +385,10 @@ fn create_and_verify(
 ) -> Result<MadeCredential> {
     let client_data_json = client_data_json(&options.challenge, &options.rp_id);
     let client_data_hash: [u8; 32] = Sha256::digest(&client_data_json).into();
-    op.say(&format!("creating the credential on key {}: touch the key when it blinks", prepared.label));
+    op.say(&format!(
+        "creating the credential on key {}: touch the key when it blinks",
+        prepared.label
+    ));
     let mut made = key.make_credential(pin, options, &client_data_hash)?;
     made.client_data_json = client_data_json;
     let policy = attestation::Policy::default();
@@ -382,7 +411,10 @@ fn create_and_verify(
         attestation::Trust::Untrusted { reason } => format!("untrusted: {reason}"),
     };
     made.attestation_fingerprint = report.certificate_sha256.clone();
-    op.say(&format!("attestation verified offline: {}", made.attestation_summary));
+    op.say(&format!(
+        "attestation verified offline: {}",
+        made.attestation_summary
+    ));
     Ok(made)
 }
 

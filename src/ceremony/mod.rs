@@ -1,13 +1,13 @@
 //! Operator-level procedures built from the lower layers (ctap, graph, ledger,
 //! report, attestation). The CLI calls these; they never print results themselves.
 
-pub mod devices;
-pub mod keys;
 pub mod audit;
 pub mod check;
 pub mod demo;
+pub mod devices;
 pub mod enroll;
 pub mod key;
+pub mod keys;
 pub mod operator;
 pub mod pin_gen;
 pub mod retire;

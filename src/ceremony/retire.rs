@@ -18,19 +18,26 @@ pub fn retire(
     assume_yes: bool,
 ) -> Result<Vec<String>> {
     let state = kit.state()?;
-    let ks = state.keys.get(label).filter(|k| k.retired.is_none()).ok_or_else(|| {
-        Error::input(
-            format!("no active key labelled '{label}' in the ledger"),
-            "list keys with `glasskey ledger show`",
-        )
-    })?;
+    let ks = state
+        .keys
+        .get(label)
+        .filter(|k| k.retired.is_none())
+        .ok_or_else(|| {
+            Error::input(
+                format!("no active key labelled '{label}' in the ledger"),
+                "list keys with `glasskey ledger show`",
+            )
+        })?;
     let mut done = Vec::new();
     if let Some(graph) = graph {
         for cred in &ks.credentials {
             if let Some(entra) = &cred.entra {
                 let user = graph.user(&cred.account)?;
                 graph.delete_method(&user.id, &entra.method_id)?;
-                done.push(format!("deleted method {} from {}", entra.method_id, cred.account));
+                done.push(format!(
+                    "deleted method {} from {}",
+                    entra.method_id, cred.account
+                ));
             }
         }
     } else {

@@ -11,3 +11,7 @@ pub struct AuditArgs {
     #[arg(long)]
     pub kql: bool,
 }
+
+pub fn run(_args: AuditArgs, _g: &super::GlobalArgs) -> crate::Result<()> {
+    Err(crate::Error::input("not wired yet", ""))
+}

@@ -26,3 +26,7 @@ pub struct CheckArgs {
     #[arg(long = "operator", value_name = "NAME")]
     pub operators: Vec<String>,
 }
+
+pub fn run(_args: CheckArgs, _g: &super::GlobalArgs) -> crate::Result<()> {
+    Err(crate::Error::input("not wired yet", ""))
+}

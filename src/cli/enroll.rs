@@ -41,3 +41,7 @@ pub struct EnrollArgs {
     #[arg(long, value_name = "RESP.json")]
     pub out: Option<PathBuf>,
 }
+
+pub fn run(_args: EnrollArgs, _g: &super::GlobalArgs) -> crate::Result<()> {
+    Err(crate::Error::input("not wired yet", ""))
+}

@@ -23,3 +23,7 @@ pub struct RetireArgs {
     #[arg(long = "operator", value_name = "NAME")]
     pub operators: Vec<String>,
 }
+
+pub fn run(_args: RetireArgs, _g: &super::GlobalArgs) -> crate::Result<()> {
+    Err(crate::Error::input("not wired yet", ""))
+}
