@@ -2,6 +2,9 @@
 //! zbarimg and the text with pdftotext. Skips loudly when poppler-utils or
 //! zbar-tools are missing. Set GLASSKEY_KEEP_SHEETS=DIR to keep PDFs and PNGs.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 #[path = "ledger_fixture/mod.rs"]
 mod fixture;
 
@@ -20,9 +23,9 @@ fn have_tools() -> bool {
         .iter()
         .all(|t| Command::new(t).arg("-v").output().is_ok());
     if !ok {
-        eprintln!(
-            "\n*** SKIPPED: poppler-utils and zbar-tools are not installed; \
-             apt-get install -y poppler-utils zbar-tools to run the sheet tests ***\n"
+        skip::skip(
+            "poppler-utils and zbar-tools are not installed; \
+             apt-get install -y poppler-utils zbar-tools (or `make test`) to run the sheet tests",
         );
     }
     ok
