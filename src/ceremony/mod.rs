@@ -10,4 +10,5 @@ pub mod key;
 pub mod keys;
 pub mod operator;
 pub mod pin_gen;
+pub mod register;
 pub mod retire;
