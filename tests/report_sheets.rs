@@ -241,6 +241,14 @@ fn check_sheet_lists_every_key_and_flags_overdue_and_failed() {
     assert_eq!(text.matches("OVERDUE").count(), overdue, "{text}");
     assert!(text.contains("FAILED"));
     assert!(text.contains("Alice Adams, Bob Brown"), "who was present");
+    assert!(text.contains("Every liveness check recorded in the last 90 days"));
+    let checks: usize = state.keys.values().map(|k| k.checks.len()).sum();
+    assert!(checks > 0);
+    assert_eq!(
+        text.matches("2026-04-01 10:00:00").count(),
+        checks,
+        "one history row per check"
+    );
     assert_eq!(head_in_pdf(&pdf), state.head);
 }
 
