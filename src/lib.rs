@@ -18,5 +18,6 @@ pub mod ledger;
 pub mod report;
 pub mod secret;
 pub mod virtual_key;
+pub mod webauthn;
 
 pub use error::{Error, ExitClass, Result};

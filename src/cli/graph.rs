@@ -1,12 +1,316 @@
-//! (being written)
+//! `glasskey graph ...`: the online half of the split ceremony (fetch-options,
+//! register), read-only Graph checks (methods, preflight, posture) and the
+//! local emulator.
+
+use std::io::Write;
+use std::path::PathBuf;
+
 use clap::Subcommand;
 
-use super::GlobalArgs;
-use crate::error::Result;
+use super::{print_json, GlobalArgs, GraphArgs};
+use crate::aaguid::Aaguid;
+use crate::error::{Error, Result};
+use crate::graph::bundle::{Account, RequestBundle, RequestItem, ResponseBundle};
+use crate::graph::emulator::{Emulator, State};
+use crate::graph::register::{register_bundle, Outcome};
+use crate::graph::{ClientCertificate, Credentials, Endpoints, GraphClient, TokenSource};
 
 #[derive(Subcommand, Debug)]
-pub enum GraphCmd {}
+pub enum GraphCmd {
+    /// Fetch creation options for accounts and write the request bundle (online).
+    FetchOptions {
+        /// Account UPN or object id; repeat for several.
+        #[arg(long = "account", required = true, num_args = 1..)]
+        accounts: Vec<String>,
+        /// Challenge lifetime in minutes (5..43200, beta API); without it v1.0's fixed 5 minutes.
+        #[arg(long, value_name = "MIN")]
+        challenge_timeout: Option<u32>,
+        #[arg(long, value_name = "REQ.json")]
+        out: PathBuf,
+    },
+    /// Register the credentials of a response bundle (online; safe to re-run).
+    Register {
+        #[arg(long, value_name = "RESP.json")]
+        response: PathBuf,
+    },
+    /// List an account's FIDO2 methods.
+    Methods {
+        #[arg(long)]
+        account: String,
+    },
+    /// Say whether a key model can be registered for an account, and why not.
+    Preflight {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        aaguid: Aaguid,
+        /// The key presents vendor attestation Entra trusts.
+        #[arg(long)]
+        attested: bool,
+    },
+    /// Read and evaluate a break-glass account's posture.
+    Posture {
+        #[arg(long)]
+        account: String,
+    },
+    /// Run the local Graph emulator (login and Graph on one loopback URL).
+    Emulator {
+        /// Tenant state (JSON); without it the built-in demo tenant.
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+        listen: String,
+        /// Print the state as JSON (a starting point for --state files) and exit.
+        #[arg(long)]
+        print_state: bool,
+    },
+}
 
-pub fn run(cmd: GraphCmd, _g: &GlobalArgs) -> Result<()> {
-    match cmd {}
+pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
+    match cmd {
+        GraphCmd::Emulator {
+            state,
+            listen,
+            print_state,
+        } => emulator(state, &listen, print_state),
+        GraphCmd::FetchOptions {
+            accounts,
+            challenge_timeout,
+            out,
+        } => {
+            let (client, tenant) = sign_in(&g.graph)?;
+            let mut items = Vec::new();
+            for a in &accounts {
+                let user = client.user(a)?;
+                let options = client.creation_options(&user.id, challenge_timeout)?;
+                eprintln!(
+                    "{}: challenge valid until {}",
+                    user.user_principal_name,
+                    crate::graph::types::format_time(options.expires)
+                );
+                items.push(RequestItem {
+                    account: Account {
+                        id: user.id,
+                        user_principal_name: user.user_principal_name,
+                    },
+                    creation_options: options.raw,
+                    graph_version: Some(
+                        if challenge_timeout.is_some() {
+                            "beta"
+                        } else {
+                            "v1.0"
+                        }
+                        .into(),
+                    ),
+                });
+            }
+            let bundle = RequestBundle::new(&tenant, items);
+            bundle.validate(Some(&tenant), time::OffsetDateTime::now_utc())?;
+            bundle.write(&out)?;
+            if g.json {
+                print_json(&serde_json::json!({"out": out, "items": bundle.items.len()}))
+            } else {
+                println!("wrote {} item(s) to {}", bundle.items.len(), out.display());
+                Ok(())
+            }
+        }
+        GraphCmd::Register { response } => {
+            let tenant = g.graph.tenant.clone();
+            let bundle = ResponseBundle::read(&response, tenant.as_deref())?;
+            let (client, _) = sign_in(&g.graph)?;
+            let reports = register_bundle(&client, &bundle, time::OffsetDateTime::now_utc());
+            if g.json {
+                print_json(&reports)?;
+            } else {
+                for r in &reports {
+                    let (word, detail) = match &r.outcome {
+                        Outcome::Registered { method } => ("registered", method.id.clone()),
+                        Outcome::AlreadyRegistered { method } => {
+                            ("already registered", method.id.clone())
+                        }
+                        Outcome::Expired { error, next } | Outcome::Failed { error, next } => {
+                            ("NOT registered", format!("{error}\n    next: {next}"))
+                        }
+                    };
+                    println!(
+                        "{}  '{}'  {}: {word} {detail}",
+                        r.account, r.display_name, r.aaguid
+                    );
+                }
+            }
+            let bad = reports.iter().filter(|r| !r.ok()).count();
+            if bad == 0 {
+                Ok(())
+            } else if reports
+                .iter()
+                .all(|r| r.ok() || matches!(r.outcome, Outcome::Expired { .. }))
+            {
+                Err(Error::input(
+                    format!(
+                        "{bad} of {} item(s) expired before registration",
+                        reports.len()
+                    ),
+                    "fetch options again for those accounts and enroll those keys again",
+                ))
+            } else {
+                Err(Error::network(format!("{bad} of {} item(s) were not registered", reports.len()), "fix the cause shown above and run the same command again: registered items are recognised, not duplicated"))
+            }
+        }
+        GraphCmd::Methods { account } => {
+            let (client, _) = sign_in(&g.graph)?;
+            let methods = client.list_methods(&account)?;
+            if g.json {
+                return print_json(&methods);
+            }
+            for m in &methods {
+                println!(
+                    "{}  {}  {}  {}  {}",
+                    m.id,
+                    m.display_name.as_deref().unwrap_or(""),
+                    m.aa_guid.as_deref().unwrap_or(""),
+                    m.model.as_deref().unwrap_or(""),
+                    m.created_date_time.as_deref().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        GraphCmd::Preflight {
+            account,
+            aaguid,
+            attested,
+        } => {
+            let (client, _) = sign_in(&g.graph)?;
+            let user = client.user(&account)?;
+            let groups = client.group_ids(&user.id)?;
+            let verdict =
+                crate::graph::policy::preflight(&client.fido2_policy()?, &groups, aaguid, attested);
+            if g.json {
+                print_json(&verdict)?;
+            } else if verdict.allowed {
+                println!(
+                    "{aaguid} can be registered for {}: admitted by {}",
+                    user.user_principal_name,
+                    verdict.admitted_by.as_deref().unwrap_or("policy")
+                );
+            } else {
+                for b in &verdict.blockers {
+                    println!("blocked: {}", b.explain());
+                }
+            }
+            if verdict.allowed {
+                Ok(())
+            } else {
+                Err(Error::check(
+                    format!(
+                        "{aaguid} cannot be registered for {}",
+                        user.user_principal_name
+                    ),
+                    "change the FIDO2 policy as described above, then run the preflight again",
+                ))
+            }
+        }
+        GraphCmd::Posture { account } => {
+            let (client, _) = sign_in(&g.graph)?;
+            let facts = crate::graph::posture::read_posture(&client, &account)?;
+            let findings = crate::graph::posture::evaluate(&facts);
+            if g.json {
+                print_json(&serde_json::json!({"facts": facts, "findings": findings}))?;
+            } else {
+                for f in &findings {
+                    println!(
+                        "[{}] {}: {}",
+                        if f.ok { "ok" } else { "FAIL" },
+                        f.check,
+                        f.detail
+                    );
+                }
+            }
+            match findings.iter().filter(|f| !f.ok).count() {
+                0 => Ok(()),
+                n => Err(Error::check(
+                    format!("{n} posture check(s) failed for {account}"),
+                    "fix the findings marked FAIL (docs/graph.md explains each)",
+                )),
+            }
+        }
+    }
+}
+
+fn emulator(state: Option<PathBuf>, listen: &str, print_state: bool) -> Result<()> {
+    let state = match state {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                Error::input(
+                    format!("cannot read emulator state {}: {e}", path.display()),
+                    "give a readable JSON state file (docs/graph.md)",
+                )
+            })?;
+            State::from_json(&text).map_err(|e| {
+                Error::input(e, "fix the state file (docs/graph.md describes the format)")
+            })?
+        }
+        None => State::demo(),
+    };
+    if print_state {
+        return print_json(&state);
+    }
+    let handle = Emulator::start(state, listen).map_err(|e| {
+        Error::input(
+            format!("cannot listen on {listen}: {e}"),
+            "give a free loopback address, e.g. --listen 127.0.0.1:8400",
+        )
+    })?;
+    println!("READY {}", handle.base_url());
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Sign in with what the flags and environment give: a certificate, a client
+/// secret (GLASSKEY_CLIENT_SECRET or --client-secret-file), else device code.
+fn sign_in(g: &GraphArgs) -> Result<(GraphClient, String)> {
+    let endpoints = Endpoints::resolve(
+        g.cloud.as_deref(),
+        g.login_url.as_deref(),
+        g.graph_url.as_deref(),
+    )?;
+    let tenant = g.tenant.clone().ok_or_else(|| {
+        Error::input(
+            "no tenant given",
+            "pass --tenant with the tenant id or its .onmicrosoft.com domain",
+        )
+    })?;
+    let client_id = g.client_id.clone().ok_or_else(|| {
+        Error::input(
+            "no application (client) id given",
+            "pass --client-id of the app registration glasskey signs in with",
+        )
+    })?;
+    let creds = if let Some(path) = &g.client_cert {
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            Error::input(
+                format!("cannot read {}: {e}", path.display()),
+                "give the PEM with the certificate and its private key",
+            )
+        })?;
+        Credentials::Certificate {
+            client_id,
+            cert: Box::new(ClientCertificate::from_pem(&pem)?),
+        }
+    } else if let Some(c) = Credentials::client_secret(&client_id, g.client_secret_file.as_deref())?
+    {
+        c
+    } else {
+        Credentials::DeviceCode { client_id }
+    };
+    let token = TokenSource::new(endpoints.clone(), &tenant, creds).acquire(&mut |p| {
+        eprintln!(
+            "To sign in, open {} and enter the code {} (valid {} minutes).",
+            p.verification_uri,
+            p.user_code,
+            p.expires_in.as_secs() / 60
+        );
+    })?;
+    Ok((GraphClient::new(endpoints, token), tenant))
 }

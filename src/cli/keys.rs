@@ -1,12 +1,181 @@
-//! (being written)
+//! `glasskey keys list | info | set-pin | change-pin | reset`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
 use clap::Subcommand;
 
-use super::GlobalArgs;
-use crate::error::Result;
+use super::{print_json, GlobalArgs};
+use crate::ceremony::devices::open_one;
+use crate::ceremony::keys::{self, KeyReport, KeySummary};
+use crate::error::{Error, Result};
+use crate::secret::read_pin;
 
 #[derive(Subcommand, Debug)]
-pub enum KeysCmd {}
+pub enum KeysCmd {
+    /// List the FIDO security keys plugged in (or the ones --device / --virtual name).
+    List,
+    /// Show one key: model, versions, options, PIN state and retries, limits.
+    Info,
+    /// Set the first PIN on a key that has none.
+    SetPin,
+    /// Change a key's PIN (needs the current one).
+    ChangePin,
+    /// Factory-reset a key: erases every credential and the PIN.
+    Reset {
+        /// Do not ask for confirmation (scripts).
+        #[arg(long)]
+        yes: bool,
+    },
+    #[command(flatten)]
+    Virtual(super::virtual_keys::VirtualKeysCmd),
+}
 
-pub fn run(cmd: KeysCmd, _g: &GlobalArgs) -> Result<()> {
-    match cmd {}
+pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
+    let device = g.device.as_deref();
+    let virtual_dir = g.virtual_dir.as_deref();
+    match cmd {
+        KeysCmd::Virtual(c) => super::virtual_keys::run(c, g),
+        KeysCmd::List => {
+            let found = keys::list(device, virtual_dir)?;
+            if g.json {
+                return print_json(&found);
+            }
+            if found.is_empty() {
+                eprintln!("no FIDO security keys found");
+            }
+            for k in &found {
+                println!("{}", list_line(k));
+            }
+            Ok(())
+        }
+        KeysCmd::Info => {
+            let (key, mut dev) = open_one(device, virtual_dir)?;
+            let report = keys::report(&key.label, key.source, &mut dev);
+            if g.json {
+                return print_json(&report);
+            }
+            print_report(&report);
+            Ok(())
+        }
+        KeysCmd::SetPin => {
+            let (key, mut dev) = open_one(device, virtual_dir)?;
+            let min = dev.info().min_pin_len();
+            let new_pin = read_pin(&format!(
+                "New PIN for {} (at least {min} characters)",
+                key.label
+            ))?;
+            let again = read_pin("Repeat the new PIN")?;
+            if new_pin.expose() != again.expose() {
+                return Err(Error::input("the two PINs differ", "run the command again"));
+            }
+            keys::set_pin(&mut dev, &new_pin)?;
+            eprintln!("PIN set on {}", key.label);
+            Ok(())
+        }
+        KeysCmd::ChangePin => {
+            let (key, mut dev) = open_one(device, virtual_dir)?;
+            let current = read_pin(&format!("Current PIN of {}", key.label))?;
+            let min = dev.info().min_pin_len();
+            let new_pin = read_pin(&format!("New PIN (at least {min} characters)"))?;
+            let again = read_pin("Repeat the new PIN")?;
+            if new_pin.expose() != again.expose() {
+                return Err(Error::input(
+                    "the two new PINs differ",
+                    "run the command again",
+                ));
+            }
+            keys::change_pin(&mut dev, &current, &new_pin)?;
+            eprintln!("PIN changed on {}", key.label);
+            Ok(())
+        }
+        KeysCmd::Reset { yes } => {
+            let (key, mut dev) = open_one(device, virtual_dir)?;
+            let name = keys::model_name(&dev.info().aaguid)
+                .unwrap_or_else(|| format!("AAGUID {}", dev.info().aaguid));
+            eprintln!(
+                "Factory reset of {} ({name}) erases every credential on it and its PIN; \
+                 accounts that use it will no longer sign in with it.\n\
+                 Keys accept a reset only within about 10 seconds of being plugged in, and \
+                 only after a touch: if it is refused, re-plug the key and confirm at once.",
+                key.label
+            );
+            if !yes && !confirm(&format!("Reset {}? Type 'yes' to confirm", key.label))? {
+                return Err(Error::input("reset not confirmed; nothing was changed", ""));
+            }
+            keys::factory_reset(&mut dev)?;
+            eprintln!("{} was reset: no PIN, no credentials", key.label);
+            Ok(())
+        }
+    }
+}
+
+fn confirm(prompt: &str) -> Result<bool> {
+    eprint!("{prompt}: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        eprintln!("(reading one line from stdin)");
+    }
+    stdin.lock().read_line(&mut line).map_err(|e| {
+        Error::input(
+            format!("could not read the confirmation: {e}"),
+            "pass --yes in scripts",
+        )
+    })?;
+    Ok(line.trim().eq_ignore_ascii_case("yes"))
+}
+
+fn model_or_aaguid(k: &KeySummary) -> String {
+    match (&k.model, &k.aaguid) {
+        (Some(m), _) => m.clone(),
+        (None, Some(a)) => format!("unknown model (AAGUID {a})"),
+        (None, None) => "unreadable".into(),
+    }
+}
+
+fn list_line(k: &KeySummary) -> String {
+    if let Some(e) = &k.error {
+        return format!("{}\terror: {}", k.label, e.lines().next().unwrap_or(""));
+    }
+    let pin = match k.pin_set {
+        Some(true) => "PIN set",
+        Some(false) => "no PIN",
+        None => "no PIN support",
+    };
+    format!("{}\t{}\t{}", k.label, model_or_aaguid(k), pin)
+}
+
+fn print_report(r: &KeyReport) {
+    let i = &r.info;
+    println!("key:        {}", r.summary.label);
+    println!("model:      {}", model_or_aaguid(&r.summary));
+    println!("aaguid:     {}", i.aaguid);
+    println!("versions:   {}", i.versions.join(", "));
+    println!("extensions: {}", i.extensions.join(", "));
+    let opts: Vec<String> = i.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("options:    {}", opts.join(", "));
+    match (r.summary.pin_set, r.pin_retries) {
+        (Some(true), Some(n)) => println!("PIN:        set, {n} retries left"),
+        (Some(true), None) => println!("PIN:        set"),
+        (Some(false), _) => println!("PIN:        not set"),
+        (None, _) => println!("PIN:        not supported"),
+    }
+    println!("min PIN:    {}", i.min_pin_len());
+    if i.force_pin_change {
+        println!("            a PIN change is required before the key can be used");
+    }
+    let protocols: Vec<String> = i.pin_uv_auth_protocols.iter().map(u64::to_string).collect();
+    println!("PIN protocols: {}", protocols.join(", "));
+    let algs: Vec<String> = i.algorithms.iter().map(|a| a.alg.to_string()).collect();
+    println!("algorithms: {}", algs.join(", "));
+    if let Some(n) = i.remaining_discoverable_credentials {
+        println!("free discoverable credential slots: {n}");
+    }
+    if let Some(v) = i.firmware_version {
+        println!("firmware:   {v}");
+    }
+    if let Some(n) = i.max_msg_size {
+        println!("max message: {n} bytes");
+    }
 }

@@ -9,10 +9,15 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::error::{Error, Result};
 
 pub mod attest;
+pub mod audit;
+pub mod check;
+pub mod demo;
+pub mod enroll;
 pub mod graph;
 pub mod keys;
 pub mod ledger;
 pub mod report;
+pub mod retire;
 pub mod virtual_keys;
 
 /// glasskey — set up, check and account for the FIDO2 keys of break-glass accounts.
@@ -35,7 +40,12 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
     /// Use the virtual keys whose state files live in DIR instead of USB keys.
-    #[arg(long = "virtual", global = true, env = "GLASSKEY_VIRTUAL", value_name = "DIR")]
+    #[arg(
+        long = "virtual",
+        global = true,
+        env = "GLASSKEY_VIRTUAL",
+        value_name = "DIR"
+    )]
     pub virtual_dir: Option<PathBuf>,
     /// One device: a hidraw path (/dev/hidrawN) or a socket (unix:PATH, tcp:127.0.0.1:PORT).
     #[arg(long, global = true, value_name = "PATH|ADDRESS")]
@@ -89,6 +99,16 @@ pub enum Command {
     /// Verify attestation objects offline.
     #[command(subcommand)]
     Attest(attest::AttestCmd),
+    /// Onboard one key onto one break-glass account (or the offline half of a split ceremony).
+    Enroll(enroll::EnrollArgs),
+    /// The quarterly liveness check of sealed keys.
+    Check(check::CheckArgs),
+    /// Is the break-glass program healthy? (ledger, policy, and with --online the tenant)
+    Audit(audit::AuditArgs),
+    /// Take a key out of the program.
+    Retire(retire::RetireArgs),
+    /// The whole story on virtual keys and the local Graph emulator.
+    Demo(demo::DemoArgs),
     /// Print shell completions.
     #[command(hide = true)]
     Completions {
@@ -129,8 +149,18 @@ fn run(cli: Cli) -> Result<()> {
         Command::Report(cmd) => report::run(cmd, g),
         Command::Ledger(cmd) => ledger::run(cmd, g),
         Command::Attest(cmd) => attest::run(cmd, g),
+        Command::Enroll(args) => enroll::run(args, g),
+        Command::Check(args) => check::run(args, g),
+        Command::Audit(args) => audit::run(args, g),
+        Command::Retire(args) => retire::run(args, g),
+        Command::Demo(args) => demo::run(args, g),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "glasskey", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "glasskey",
+                &mut std::io::stdout(),
+            );
             Ok(())
         }
         Command::Man => clap_mangen::Man::new(Cli::command())

@@ -1,0 +1,147 @@
+//! Which keys a command talks to: every FIDO key on USB, the one `--device`
+//! names (hidraw path or socket), or the virtual keys of `--virtual DIR`.
+//! Opening a key allocates a CTAPHID channel, reads getInfo, tells the operator
+//! when to touch it and lets Ctrl-C cancel the request in flight.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::ctap::Device;
+use crate::error::{Error, Result};
+use crate::hid::{self, CancelToken, HidDeviceInfo, KeepaliveStatus, Transport};
+
+/// Where a key was found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum KeySource {
+    Usb(HidDeviceInfo),
+    Socket { address: String },
+    Virtual { name: String, path: PathBuf },
+}
+
+/// A key found but not yet opened (virtual keys come opened).
+pub struct FoundKey {
+    /// How the operator names it: hidraw path, socket address or virtual key name.
+    pub label: String,
+    pub source: KeySource,
+    transport: Option<Box<dyn Transport>>,
+}
+
+impl FoundKey {
+    /// INIT + getInfo; prints "touch the key now" while the key waits for a touch.
+    pub fn open(self) -> Result<Device> {
+        let transport = match self.transport {
+            Some(t) => t,
+            None => hid::open_device(&self.label)?,
+        };
+        let mut dev = Device::open(transport)?;
+        dev.set_keepalive_handler(touch_prompt());
+        dev.set_cancel_token(CancelToken::ctrl_c());
+        Ok(dev)
+    }
+}
+
+/// A keepalive handler that tells the operator once per wait to touch the key.
+pub fn touch_prompt() -> crate::ctap::device::KeepaliveHandler {
+    let mut last_up: Option<Instant> = None;
+    Box::new(move |status| {
+        if status != KeepaliveStatus::UpNeeded {
+            return;
+        }
+        let now = Instant::now();
+        // Keys repeat UPNEEDED every ~100 ms; a gap means a new wait for a new touch.
+        if last_up.is_none_or(|t| now.duration_since(t) > Duration::from_secs(1)) {
+            eprintln!("touch the key now");
+        }
+        last_up = Some(now);
+    })
+}
+
+/// Every key the options select. An empty list is not an error.
+pub fn discover(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Vec<FoundKey>> {
+    if let Some(address) = device {
+        let source = match hid::SocketAddress::parse(address) {
+            Ok(Some(_)) => KeySource::Socket {
+                address: address.to_string(),
+            },
+            Ok(None) => KeySource::Usb(HidDeviceInfo {
+                path: address.to_string(),
+                vendor_id: 0,
+                product_id: 0,
+                product: None,
+                serial: None,
+            }),
+            Err(why) => {
+                return Err(Error::input(
+                    format!("--device {address}: {why}"),
+                    "give a hidraw path (/dev/hidrawN), unix:PATH or tcp:127.0.0.1:PORT",
+                ))
+            }
+        };
+        return Ok(vec![FoundKey {
+            label: address.to_string(),
+            source,
+            transport: None,
+        }]);
+    }
+    if let Some(dir) = virtual_dir {
+        return Ok(crate::virtual_key::open_dir(dir)?
+            .into_iter()
+            .map(|v| FoundKey {
+                label: v.name.clone(),
+                source: KeySource::Virtual {
+                    name: v.name,
+                    path: v.path,
+                },
+                transport: Some(v.transport),
+            })
+            .collect());
+    }
+    Ok(hid::list_fido()?
+        .into_iter()
+        .map(|info| FoundKey {
+            label: info.path.clone(),
+            source: KeySource::Usb(info),
+            transport: None,
+        })
+        .collect())
+}
+
+/// The name and origin of an opened key.
+#[derive(Debug, Clone)]
+pub struct KeyRef {
+    pub label: String,
+    pub source: KeySource,
+}
+
+/// The single key a command acts on; zero or several is an error naming the fix.
+pub fn open_one(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<(KeyRef, Device)> {
+    let mut found = discover(device, virtual_dir)?;
+    match found.len() {
+        0 => Err(Error::device(
+            "no FIDO security key found",
+            "plug in the key (or pass --device / --virtual) and run the command again",
+        )),
+        1 => {
+            let key = found.remove(0);
+            let key_ref = KeyRef {
+                label: key.label.clone(),
+                source: key.source.clone(),
+            };
+            Ok((key_ref, key.open()?))
+        }
+        n => Err(Error::input(
+            format!(
+                "{n} keys found ({}); glasskey acts on one key at a time",
+                found
+                    .iter()
+                    .map(|k| k.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "unplug the others, or name one with --device",
+        )),
+    }
+}

@@ -1,0 +1,309 @@
+//! One plugged-in key as the ceremonies use it: identity, fitness for Entra,
+//! PIN provisioning, and the two WebAuthn operations, each mapped onto the
+//! CTAP2 commands in `crate::ctap`.
+
+use crate::aaguid::Aaguid;
+use crate::ctap::command::permission;
+use crate::ctap::device::Device;
+use crate::ctap::get_assertion::{self, GetAssertionRequest};
+use crate::ctap::make_credential::{self, CredProtect, MakeCredentialRequest, RelyingParty, User};
+use crate::ctap::{config, pin, Status};
+use crate::error::{Error, Result};
+use crate::graph::types::CreationOptions;
+use crate::secret::Pin;
+use crate::webauthn::AttestationObject;
+
+/// Entra asks for ES256 or RS256; glasskey insists on ES256 (offline verification).
+const ES256: i64 = crate::webauthn::cose::ALG_ES256;
+
+pub struct KeySession {
+    name: String,
+    dev: Device,
+}
+
+/// A credential the key just made, with what the ledger and Graph need.
+pub struct MadeCredential {
+    pub aaguid: Aaguid,
+    pub attestation_object: AttestationObject,
+    /// The WebAuthn attestationObject for Graph (authData and attStmt byte-exact).
+    pub attestation_object_webauthn: Vec<u8>,
+    pub credential_id: Vec<u8>,
+    pub public_key_cbor: Vec<u8>,
+    pub sign_count: u32,
+    pub cred_protect: Option<u8>,
+    pub client_data_json: Vec<u8>,
+    pub firmware: Option<String>,
+    pub serial: Option<String>,
+    pub attestation_summary: String,
+    pub attestation_fingerprint: Option<String>,
+}
+
+/// An assertion as the liveness check verifies it.
+pub struct AssertionOut {
+    pub auth_data: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub credential_id: Option<Vec<u8>>,
+}
+
+impl KeySession {
+    pub fn new(name: impl Into<String>, dev: Device) -> KeySession {
+        KeySession {
+            name: name.into(),
+            dev,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn device(&mut self) -> &mut Device {
+        &mut self.dev
+    }
+
+    pub fn aaguid(&self) -> Aaguid {
+        self.dev.info().aaguid
+    }
+
+    pub fn model_name(&self) -> String {
+        let aaguid = self.aaguid();
+        super::keys::model_name(&aaguid).unwrap_or_else(|| format!("unknown model {aaguid}"))
+    }
+
+    pub fn firmware(&self) -> Option<String> {
+        self.dev.info().firmware_version.map(|v| v.to_string())
+    }
+
+    pub fn has_pin(&self) -> bool {
+        self.dev.info().pin_set() == Some(true)
+    }
+
+    pub fn min_pin_length(&self) -> usize {
+        usize::try_from(self.dev.info().min_pin_len()).unwrap_or(usize::MAX)
+    }
+
+    pub fn supports_min_pin_length(&self) -> bool {
+        self.dev.info().option("setMinPINLength") == Some(true)
+    }
+
+    /// Everything that makes this key unfit for a break-glass account in Entra.
+    pub fn fitness_problems(&self) -> Vec<String> {
+        let info = self.dev.info();
+        let mut problems = Vec::new();
+        if !info.versions.iter().any(|v| v.starts_with("FIDO_2_")) {
+            problems.push("it does not speak FIDO2 (CTAP2)".to_string());
+        }
+        if info.option("rk") != Some(true) {
+            problems.push("it cannot store discoverable credentials (rk)".into());
+        }
+        if info.option("clientPin").is_none() {
+            problems.push("it does not support a PIN (clientPin)".into());
+        }
+        for ext in ["hmac-secret", "credProtect"] {
+            if !info.supports_extension(ext) {
+                problems.push(format!("it lacks the {ext} extension"));
+            }
+        }
+        if !info.algorithms.is_empty() && !info.algorithms.iter().any(|a| a.alg == ES256) {
+            problems.push("it does not offer ES256 credentials".into());
+        }
+        if info.remaining_discoverable_credentials == Some(0) {
+            problems.push(
+                "it has no free discoverable-credential slot (reset it or delete one)".into(),
+            );
+        }
+        if info.preferred_pin_protocol().is_none() {
+            problems.push("it offers no PIN/UV auth protocol glasskey knows (1 or 2)".into());
+        }
+        problems
+    }
+
+    pub fn reset(&mut self) -> Result<()> {
+        super::keys::factory_reset(&mut self.dev)?;
+        self.dev.refresh_info()?;
+        Ok(())
+    }
+
+    pub fn set_pin(&mut self, new_pin: &Pin) -> Result<()> {
+        super::keys::set_pin(&mut self.dev, new_pin)?;
+        self.dev.refresh_info()?;
+        Ok(())
+    }
+
+    /// Raise the key's minimum PIN length (CTAP 2.1 authenticatorConfig).
+    pub fn set_min_pin_length(&mut self, current: &Pin, length: usize) -> Result<()> {
+        if length <= self.min_pin_length() {
+            return Ok(());
+        }
+        let token = pin::get_token(
+            &mut self.dev,
+            current,
+            permission::AUTHENTICATOR_CONFIG,
+            None,
+        )?;
+        config::set_min_pin_length(&mut self.dev, &token, Some(length as u64), &[], false)?;
+        self.dev.refresh_info()?;
+        Ok(())
+    }
+
+    pub fn pin_retries(&mut self) -> Result<u32> {
+        let r = pin::get_retries(&mut self.dev)?;
+        Ok(u32::try_from(r.retries).unwrap_or(u32::MAX))
+    }
+
+    /// makeCredential exactly as Entra's creationOptions ask: discoverable, UV by
+    /// PIN, Entra's algorithms (ES256 only), its exclude list, credProtect and
+    /// hmac-secret per its extensions.
+    pub fn make_credential(
+        &mut self,
+        current: &Pin,
+        options: &CreationOptions,
+        client_data_hash: &[u8; 32],
+    ) -> Result<MadeCredential> {
+        if !options.algorithms.is_empty() && !options.algorithms.contains(&ES256) {
+            return Err(Error::input(
+                "Entra's creation options do not offer ES256",
+                "glasskey verifies ES256 credentials offline; check the tenant's passkey profile",
+            ));
+        }
+        let ext = &options.extensions;
+        let cred_protect = match ext["credentialProtectionPolicy"].as_str() {
+            Some("userVerificationOptional") => Some(CredProtect::UserVerificationOptional),
+            Some("userVerificationOptionalWithCredentialIDList") => {
+                Some(CredProtect::UserVerificationOptionalWithCredentialIdList)
+            }
+            Some("userVerificationRequired") => Some(CredProtect::UserVerificationRequired),
+            _ => None,
+        };
+        let req = MakeCredentialRequest {
+            client_data_hash: *client_data_hash,
+            rp: Some(RelyingParty {
+                id: options.rp_id.clone(),
+                name: Some(options.rp_name.clone()),
+            }),
+            user: Some(User {
+                id: options.user_handle.clone(),
+                name: Some(options.user_name.clone()),
+                display_name: Some(options.user_display_name.clone()),
+            }),
+            algorithms: vec![ES256],
+            exclude_list: options.exclude_credentials.clone(),
+            resident_key: true,
+            cred_protect,
+            hmac_secret: ext["hmacCreateSecret"].as_bool().unwrap_or(true),
+        };
+        let token = pin::get_token(
+            &mut self.dev,
+            current,
+            permission::MAKE_CREDENTIAL,
+            Some(&options.rp_id),
+        )?;
+        let resp = make_credential::make_credential(&mut self.dev, &req, Some(&token))?;
+        let auth = &resp.attestation.auth_data;
+        let attested = auth.attested.as_ref().ok_or_else(|| {
+            Error::device(
+                "the key's makeCredential response carries no credential",
+                "the key is faulty or not FIDO2-compliant; use another key",
+            )
+        })?;
+        let reported = auth.cred_protect();
+        if ext["enforceCredentialProtectionPolicy"].as_bool() == Some(true)
+            && cred_protect.is_some_and(|c| reported != Some(c as u8))
+        {
+            return Err(Error::device(
+                "the key did not apply the credential protection Entra requires",
+                "use a key that supports credProtect; reset this one before reuse",
+            ));
+        }
+        Ok(MadeCredential {
+            aaguid: attested.aaguid,
+            attestation_object_webauthn: resp.attestation.to_webauthn_bytes(),
+            credential_id: resp.credential_id.clone(),
+            public_key_cbor: attested.public_key_cbor.clone(),
+            sign_count: auth.sign_count,
+            cred_protect: reported,
+            client_data_json: Vec::new(),
+            firmware: self.firmware(),
+            serial: None,
+            attestation_summary: String::new(),
+            attestation_fingerprint: None,
+            attestation_object: resp.attestation,
+        })
+    }
+
+    /// getAssertion for one recorded credential; UV by `current` PIN unless `None`.
+    pub fn get_assertion(
+        &mut self,
+        current: Option<&Pin>,
+        rp_id: &str,
+        credential_id: &[u8],
+        client_data_hash: &[u8; 32],
+    ) -> Result<AssertionOut> {
+        let token = match current {
+            Some(p) => Some(pin::get_token(
+                &mut self.dev,
+                p,
+                permission::GET_ASSERTION,
+                Some(rp_id),
+            )?),
+            None => None,
+        };
+        let req = GetAssertionRequest {
+            rp_id: rp_id.to_string(),
+            client_data_hash: *client_data_hash,
+            allow_list: vec![credential_id.to_vec()],
+            up: Some(true),
+        };
+        let a = get_assertion::get_assertion(&mut self.dev, &req, token.as_ref())?;
+        Ok(AssertionOut {
+            auth_data: a.auth_data_raw,
+            signature: a.signature,
+            credential_id: a.credential_id,
+        })
+    }
+}
+
+/// Which check an assertion failure counts against, and what to do about it.
+pub fn explain_assertion_failure(e: &Error) -> (&'static str, &'static str) {
+    let has = |s: Status| e.what.contains(s.spec_name());
+    if has(Status::PinInvalid) {
+        ("pin", "the PIN on the slip is wrong: the key cannot be trusted for an emergency — re-enroll it (reset, new PIN, new slip)")
+    } else if has(Status::PinBlocked) || has(Status::PinAuthBlocked) {
+        (
+            "pin",
+            "the PIN is blocked: re-enroll the key (reset, new PIN, new slip)",
+        )
+    } else if has(Status::NoCredentials) {
+        ("credential", "the key no longer holds the enrolled credential (reset or swapped): re-enroll it and investigate")
+    } else if has(Status::UserActionTimeout) {
+        (
+            "user_present",
+            "nobody touched the key in time: run the check again and touch the key when it blinks",
+        )
+    } else {
+        ("assertion", "the key failed the assertion: re-plug it and run the check again; if it fails again, replace the key")
+    }
+}
+
+/// Factory-reset after the operator confirms, naming the key and the 10-second rule.
+pub fn confirm_and_reset(
+    key: &mut KeySession,
+    op: &mut dyn super::operator::Operator,
+    assume_yes: bool,
+) -> Result<()> {
+    let question = format!(
+        "factory-reset key {} ({})? This erases every credential and the PIN on it. \
+         Most keys accept a reset only within 10 seconds of being plugged in: re-plug it now if needed, \
+         then touch it when it blinks",
+        key.name(),
+        key.model_name()
+    );
+    if !assume_yes && !op.confirm(&question)? {
+        return Err(Error::input(
+            format!("reset of key {} cancelled", key.name()),
+            "nothing was changed; run the command again when ready",
+        ));
+    }
+    op.say(&format!("resetting key {}: touch it now", key.name()));
+    key.reset()
+}

@@ -1,0 +1,125 @@
+//! One authenticator over one CTAPHID channel: sends CTAP2 commands, turns
+//! statuses into errors, and keeps the getInfo answer every command consults.
+
+use ciborium::Value;
+
+use super::cbor;
+use super::command::CtapCommand;
+use super::error::CtapError;
+use super::info::Info;
+use super::status::Status;
+use crate::hid::{CancelToken, Channel, HidError, KeepaliveStatus, Transport};
+
+/// Told what the key is doing while a request waits (e.g. to say "touch the key now").
+pub type KeepaliveHandler = Box<dyn FnMut(KeepaliveStatus) + Send>;
+
+pub struct Device {
+    channel: Channel,
+    info: Info,
+    on_keepalive: KeepaliveHandler,
+}
+
+impl Device {
+    /// Allocate a channel and read getInfo.
+    pub fn open(transport: Box<dyn Transport>) -> Result<Device, CtapError> {
+        Self::from_channel(Channel::open(transport)?)
+    }
+
+    pub fn from_channel(mut channel: Channel) -> Result<Device, CtapError> {
+        if !channel.info().supports_cbor() {
+            return Err(CtapError::Unsupported(
+                "CTAP2 (it is a U2F-only key, not FIDO2)".into(),
+            ));
+        }
+        let body = call_on(&mut channel, CtapCommand::GetInfo, None, &mut |_| {})?;
+        let info = Info::from_cbor(&body)?;
+        if let Some(max) = info.max_msg_size {
+            channel.set_max_request(usize::try_from(max).unwrap_or(usize::MAX));
+        }
+        Ok(Device {
+            channel,
+            info,
+            on_keepalive: Box::new(|_| {}),
+        })
+    }
+
+    pub fn info(&self) -> &Info {
+        &self.info
+    }
+
+    /// Re-read getInfo (after setPIN, setMinPINLength or reset the answer changes).
+    pub fn refresh_info(&mut self) -> Result<&Info, CtapError> {
+        let body = self.call_raw(CtapCommand::GetInfo, None)?;
+        self.info = Info::from_cbor(&body)?;
+        Ok(&self.info)
+    }
+
+    pub fn channel(&mut self) -> &mut Channel {
+        &mut self.channel
+    }
+
+    pub fn describe(&self) -> String {
+        self.channel.describe()
+    }
+
+    pub fn set_keepalive_handler(&mut self, handler: KeepaliveHandler) {
+        self.on_keepalive = handler;
+    }
+
+    pub fn set_cancel_token(&mut self, token: CancelToken) {
+        self.channel.set_cancel_token(token);
+    }
+
+    /// Send a command; the response body without the status byte (empty when none).
+    pub fn call_raw(
+        &mut self,
+        command: CtapCommand,
+        params: Option<&Value>,
+    ) -> Result<Vec<u8>, CtapError> {
+        call_on(&mut self.channel, command, params, &mut *self.on_keepalive)
+    }
+
+    /// Send a command and decode its response map (`None` when the key sent only a status).
+    pub fn call(
+        &mut self,
+        name: &'static str,
+        command: CtapCommand,
+        params: Option<&Value>,
+    ) -> Result<Option<Value>, CtapError> {
+        let body = self.call_raw(command, params)?;
+        if body.is_empty() {
+            return Ok(None);
+        }
+        cbor::decode(name, &body).map(Some)
+    }
+}
+
+fn call_on(
+    channel: &mut Channel,
+    command: CtapCommand,
+    params: Option<&Value>,
+    on_keepalive: &mut dyn FnMut(KeepaliveStatus),
+) -> Result<Vec<u8>, CtapError> {
+    let mut request = vec![command as u8];
+    if let Some(p) = params {
+        request.extend(cbor::encode(p));
+    }
+    let mut answer = match channel.cbor(&request, on_keepalive) {
+        Ok(a) => a,
+        Err(HidError::Cancelled) => return Err(CtapError::Status(Status::KeepaliveCancel)),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(&status) = answer.first() else {
+        return Err(CtapError::malformed(
+            "CTAP2",
+            "empty answer without a status byte",
+        ));
+    };
+    match Status::from_byte(status) {
+        Status::Ok => {
+            answer.remove(0);
+            Ok(answer)
+        }
+        other => Err(CtapError::Status(other)),
+    }
+}

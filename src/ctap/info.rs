@@ -1,0 +1,190 @@
+//! authenticatorGetInfo (CTAP 2.1 §6.4, 2.2/2.3 additions): every field typed,
+//! unknown keys ignored so newer keys keep working.
+
+use std::collections::BTreeMap;
+
+use ciborium::Value;
+use serde::Serialize;
+
+use super::cbor::{self, as_i64, as_u64, Fields};
+use super::error::CtapError;
+use super::pin_protocol::PinProtocol;
+use crate::aaguid::Aaguid;
+
+const NAME: &str = "getInfo";
+
+/// A public-key algorithm the key supports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Algorithm {
+    pub alg: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Info {
+    pub versions: Vec<String>,
+    pub extensions: Vec<String>,
+    pub aaguid: Aaguid,
+    pub options: BTreeMap<String, bool>,
+    pub max_msg_size: Option<u64>,
+    pub pin_uv_auth_protocols: Vec<u64>,
+    pub max_credential_count_in_list: Option<u64>,
+    pub max_credential_id_length: Option<u64>,
+    pub transports: Vec<String>,
+    pub algorithms: Vec<Algorithm>,
+    pub max_serialized_large_blob_array: Option<u64>,
+    pub force_pin_change: bool,
+    pub min_pin_length: Option<u64>,
+    pub firmware_version: Option<u64>,
+    pub max_cred_blob_length: Option<u64>,
+    pub max_rp_ids_for_set_min_pin_length: Option<u64>,
+    pub preferred_platform_uv_attempts: Option<u64>,
+    pub uv_modality: Option<u64>,
+    pub certifications: BTreeMap<String, u64>,
+    pub remaining_discoverable_credentials: Option<u64>,
+    pub vendor_prototype_config_commands: Vec<u64>,
+    pub attestation_formats: Vec<String>,
+    pub uv_count_since_last_pin_entry: Option<u64>,
+    pub long_touch_for_reset: Option<bool>,
+}
+
+fn texts(f: &Fields, key: i64) -> Result<Vec<String>, CtapError> {
+    f.array(key)?
+        .unwrap_or_default()
+        .iter()
+        .map(|v| match v {
+            Value::Text(t) => Ok(t.clone()),
+            _ => Err(f.err(format!("field {key} holds a non-text entry"))),
+        })
+        .collect()
+}
+
+fn uints(f: &Fields, key: i64) -> Result<Vec<u64>, CtapError> {
+    f.array(key)?
+        .unwrap_or_default()
+        .iter()
+        .map(|v| as_u64(v).ok_or_else(|| f.err(format!("field {key} holds a non-integer entry"))))
+        .collect()
+}
+
+impl Info {
+    /// Parse the getInfo response body (without the status byte).
+    pub fn from_cbor(body: &[u8]) -> Result<Info, CtapError> {
+        let value = cbor::decode(NAME, body)?;
+        Self::from_value(&value)
+    }
+
+    pub fn from_value(value: &Value) -> Result<Info, CtapError> {
+        let f = Fields::new(NAME, value)?;
+        let versions = texts(&f, 0x01)?;
+        if versions.is_empty() {
+            return Err(f.err("no versions listed"));
+        }
+        let aaguid_bytes = f
+            .bytes(0x03)?
+            .ok_or_else(|| f.err("the AAGUID (field 3) is missing"))?;
+        let aaguid =
+            Aaguid::from_slice(aaguid_bytes).ok_or_else(|| f.err("the AAGUID is not 16 bytes"))?;
+        let mut options = BTreeMap::new();
+        for (k, v) in f.map(0x04)?.unwrap_or_default() {
+            match (k, v) {
+                (Value::Text(k), Value::Bool(b)) => {
+                    options.insert(k.clone(), *b);
+                }
+                _ => return Err(f.err("options must map text to booleans")),
+            }
+        }
+        let mut algorithms = Vec::new();
+        for entry in f.array(0x0a)?.unwrap_or_default() {
+            let Value::Map(m) = entry else {
+                return Err(f.err("an algorithm entry is not a map"));
+            };
+            let alg = cbor::text_key(m, "alg").and_then(as_i64);
+            let kind = cbor::text_key(m, "type").and_then(Value::as_text);
+            match (alg, kind) {
+                (Some(alg), Some(kind)) => algorithms.push(Algorithm {
+                    alg,
+                    kind: kind.to_string(),
+                }),
+                _ => return Err(f.err("an algorithm entry lacks alg or type")),
+            }
+        }
+        let mut certifications = BTreeMap::new();
+        for (k, v) in f.map(0x13)?.unwrap_or_default() {
+            if let (Value::Text(k), Some(level)) = (k, as_u64(v)) {
+                certifications.insert(k.clone(), level);
+            }
+        }
+        Ok(Info {
+            versions,
+            extensions: texts(&f, 0x02)?,
+            aaguid,
+            options,
+            max_msg_size: f.uint(0x05)?,
+            pin_uv_auth_protocols: uints(&f, 0x06)?,
+            max_credential_count_in_list: f.uint(0x07)?,
+            max_credential_id_length: f.uint(0x08)?,
+            transports: texts(&f, 0x09)?,
+            algorithms,
+            max_serialized_large_blob_array: f.uint(0x0b)?,
+            force_pin_change: f.bool(0x0c)?.unwrap_or(false),
+            min_pin_length: f.uint(0x0d)?,
+            firmware_version: f.uint(0x0e)?,
+            max_cred_blob_length: f.uint(0x0f)?,
+            max_rp_ids_for_set_min_pin_length: f.uint(0x10)?,
+            preferred_platform_uv_attempts: f.uint(0x11)?,
+            uv_modality: f.uint(0x12)?,
+            certifications,
+            remaining_discoverable_credentials: f.uint(0x14)?,
+            vendor_prototype_config_commands: uints(&f, 0x15)?,
+            attestation_formats: texts(&f, 0x16)?,
+            uv_count_since_last_pin_entry: f.uint(0x17)?,
+            long_touch_for_reset: f.bool(0x18)?,
+        })
+    }
+
+    pub fn option(&self, name: &str) -> Option<bool> {
+        self.options.get(name).copied()
+    }
+
+    /// clientPin option: `Some(true)` PIN set, `Some(false)` supported but unset, `None` no PIN support.
+    pub fn pin_set(&self) -> Option<bool> {
+        self.option("clientPin")
+    }
+
+    pub fn supports_version(&self, v: &str) -> bool {
+        self.versions.iter().any(|x| x == v)
+    }
+
+    pub fn supports_extension(&self, e: &str) -> bool {
+        self.extensions.iter().any(|x| x == e)
+    }
+
+    /// The PIN/UV auth protocol to use: the key's first listed one we implement
+    /// (keys list their preference first); protocol 1 when a 2.0 key lists none.
+    pub fn preferred_pin_protocol(&self) -> Option<PinProtocol> {
+        if self.pin_uv_auth_protocols.is_empty() {
+            return self.pin_set().map(|_| PinProtocol::V1);
+        }
+        self.pin_uv_auth_protocols
+            .iter()
+            .find_map(|n| PinProtocol::from_number(*n))
+    }
+
+    /// The shortest PIN the key accepts (4 unless it says otherwise).
+    pub fn min_pin_len(&self) -> u64 {
+        self.min_pin_length.unwrap_or(4)
+    }
+
+    /// credentialManagement under its 2.1 command (0x0a) or the 2.1-PRE one (0x41).
+    pub fn cred_mgmt_command(&self) -> Option<super::CtapCommand> {
+        if self.option("credMgmt") == Some(true) {
+            Some(super::CtapCommand::CredentialManagement)
+        } else if self.option("credentialMgmtPreview") == Some(true) {
+            Some(super::CtapCommand::CredentialManagementPreview)
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Where the login service and Graph live: the national clouds, or explicit
+//! URLs (the emulator). TLS is never optional: plain http:// is accepted only
+//! for loopback hosts, which is how tests and rehearsals reach the emulator.
+
+use std::net::IpAddr;
+
+use url::Url;
+
+use super::GraphError;
+
+/// The login authority and the Graph base URL of one cloud.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// e.g. `https://login.microsoftonline.com` (no tenant, no trailing path).
+    pub login: Url,
+    /// e.g. `https://graph.microsoft.com` (no version segment).
+    pub graph: Url,
+    /// The resource whose `/.default` scope tokens are requested for.
+    pub resource: String,
+}
+
+/// The national clouds Graph is deployed in (GRAPH.md §6.1).
+pub const CLOUDS: &[(&str, &str, &str)] = &[
+    (
+        "global",
+        "https://login.microsoftonline.com",
+        "https://graph.microsoft.com",
+    ),
+    (
+        "usgov",
+        "https://login.microsoftonline.us",
+        "https://graph.microsoft.us",
+    ),
+    (
+        "usgov-dod",
+        "https://login.microsoftonline.us",
+        "https://dod-graph.microsoft.us",
+    ),
+    (
+        "china",
+        "https://login.partner.microsoftonline.cn",
+        "https://microsoftgraph.chinacloudapi.cn",
+    ),
+];
+
+impl Endpoints {
+    /// The global cloud.
+    pub fn global() -> Endpoints {
+        Self::cloud("global").unwrap_or_else(|_| unreachable!("global is in CLOUDS"))
+    }
+
+    /// A named cloud from [`CLOUDS`].
+    pub fn cloud(name: &str) -> Result<Endpoints, GraphError> {
+        let (_, login, graph) = CLOUDS
+            .iter()
+            .find(|(n, _, _)| n.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                GraphError::input(
+                    format!("unknown cloud '{name}'"),
+                    "use one of: global, usgov, usgov-dod, china (or give --login-url and --graph-url)",
+                )
+            })?;
+        Self::new(login, graph)
+    }
+
+    /// Endpoints from explicit URLs; both must be https, or http on a loopback host.
+    pub fn new(login: &str, graph: &str) -> Result<Endpoints, GraphError> {
+        let login = parse_base(login, "--login-url")?;
+        let graph = parse_base(graph, "--graph-url")?;
+        let resource = graph.as_str().trim_end_matches('/').to_string();
+        Ok(Endpoints {
+            login,
+            graph,
+            resource,
+        })
+    }
+
+    /// Resolve the CLI choice: explicit URLs win over `--cloud`; the default is global.
+    /// When only one URL is given, the other follows it (the emulator serves both).
+    pub fn resolve(
+        cloud: Option<&str>,
+        login: Option<&str>,
+        graph: Option<&str>,
+    ) -> Result<Endpoints, GraphError> {
+        let base = Self::cloud(cloud.unwrap_or("global"))?;
+        match (login, graph) {
+            (None, None) => Ok(base),
+            (Some(l), None) if cloud.is_none() => Self::new(l, l),
+            (None, Some(g)) if cloud.is_none() => Self::new(g, g),
+            (l, g) => Self::new(
+                l.unwrap_or(base.login.as_str()),
+                g.unwrap_or(base.graph.as_str()),
+            ),
+        }
+    }
+
+    /// True when both hosts are loopback (the only place http:// and virtual keys may go).
+    pub fn is_loopback(&self) -> bool {
+        is_loopback(&self.login) && is_loopback(&self.graph)
+    }
+
+    /// `{login}/{tenant}/oauth2/v2.0/{leaf}`.
+    pub fn oauth_url(&self, tenant: &str, leaf: &str) -> String {
+        format!(
+            "{}/{}/oauth2/v2.0/{}",
+            self.login.as_str().trim_end_matches('/'),
+            urlencode_segment(tenant),
+            leaf
+        )
+    }
+
+    /// `{graph}/{version}{path}`; `path` starts with '/'.
+    pub fn graph_url(&self, version: ApiVersion, path: &str) -> String {
+        format!(
+            "{}/{}{}",
+            self.graph.as_str().trim_end_matches('/'),
+            version.as_str(),
+            path
+        )
+    }
+}
+
+/// Graph API version segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    V1,
+    Beta,
+}
+
+impl ApiVersion {
+    /// Read "v1.0" / "beta".
+    pub fn parse(text: &str) -> Option<ApiVersion> {
+        match text {
+            "v1.0" => Some(ApiVersion::V1),
+            "beta" => Some(ApiVersion::Beta),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "v1.0",
+            ApiVersion::Beta => "beta",
+        }
+    }
+}
+
+/// True when the URL's host is a loopback address or `localhost`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(a)) => IpAddr::V4(a).is_loopback(),
+        Some(url::Host::Ipv6(a)) => IpAddr::V6(a).is_loopback(),
+        None => false,
+    }
+}
+
+fn parse_base(text: &str, flag: &str) -> Result<Url, GraphError> {
+    let url = Url::parse(text).map_err(|e| {
+        GraphError::input(
+            format!("{flag} '{text}' is not a URL: {e}"),
+            "give a base URL such as https://graph.microsoft.com",
+        )
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        "http" => {
+            return Err(GraphError::input(
+                format!("{flag} '{text}' uses plain http on a non-loopback host"),
+                "use https; plain http is only allowed for 127.0.0.1/localhost (the emulator)",
+            ))
+        }
+        other => {
+            return Err(GraphError::input(
+                format!("{flag} '{text}' has unsupported scheme '{other}'"),
+                "use an https:// URL",
+            ))
+        }
+    }
+    if url.host().is_none() || url.query().is_some() || url.fragment().is_some() {
+        return Err(GraphError::input(
+            format!("{flag} '{text}' must be a bare base URL"),
+            "remove any query or fragment; give scheme and host, e.g. https://graph.microsoft.com",
+        ));
+    }
+    Ok(url)
+}
+
+/// Percent-encode one path segment (UPNs carry '@'; method ids are opaque).
+pub fn urlencode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_only_for_loopback() {
+        assert!(Endpoints::new("http://127.0.0.1:9", "http://localhost:9").is_ok());
+        assert!(Endpoints::new("http://[::1]:9", "http://127.0.0.1:9")
+            .unwrap()
+            .is_loopback());
+        assert!(Endpoints::new("http://login.example.com", "https://g.example.com").is_err());
+        assert!(Endpoints::new("ftp://x", "https://g").is_err());
+        assert!(!Endpoints::global().is_loopback());
+    }
+
+    #[test]
+    fn clouds_and_urls() {
+        let gov = Endpoints::cloud("usgov").unwrap();
+        assert_eq!(gov.graph.host_str(), Some("graph.microsoft.us"));
+        assert!(Endpoints::cloud("mars").is_err());
+        let e = Endpoints::resolve(None, None, Some("http://127.0.0.1:5")).unwrap();
+        assert_eq!(e.login, e.graph);
+        assert_eq!(
+            e.oauth_url("contoso.onmicrosoft.com", "token"),
+            "http://127.0.0.1:5/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        assert_eq!(urlencode_segment("bg1@c.com"), "bg1%40c.com");
+    }
+}

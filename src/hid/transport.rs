@@ -1,0 +1,73 @@
+//! The report-level transport every CTAPHID channel runs over.
+
+use std::fmt;
+use std::time::Duration;
+
+/// FIDO HID reports are 64 bytes (without the report-id byte).
+pub const REPORT_LEN: usize = 64;
+
+/// One 64-byte HID report.
+pub type Report = [u8; REPORT_LEN];
+
+/// Moves raw 64-byte CTAPHID reports to and from one authenticator.
+///
+/// Implementations: a hidapi device, a socket carrying bare reports (the format of the
+/// test peers), and the in-process virtual key. A transport never interprets reports.
+pub trait Transport: Send {
+    /// Send one output report.
+    fn write_report(&mut self, report: &Report) -> Result<(), TransportError>;
+    /// Wait up to `timeout` for one input report; `Ok(None)` when none arrived in time.
+    fn read_report(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError>;
+    /// A short human description of the device ("/dev/hidraw3", "unix:/tmp/k.sock").
+    fn describe(&self) -> String;
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn write_report(&mut self, report: &Report) -> Result<(), TransportError> {
+        (**self).write_report(report)
+    }
+    fn read_report(&mut self, timeout: Duration) -> Result<Option<Report>, TransportError> {
+        (**self).read_report(timeout)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
+/// A transport that stopped working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// The device went away (unplugged, socket closed).
+    Disconnected(String),
+    /// The OS refused access (permissions on /dev/hidraw*).
+    PermissionDenied(String),
+    /// Any other I/O failure.
+    Io(String),
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Disconnected(d) => write!(f, "the key at {d} was disconnected"),
+            TransportError::PermissionDenied(d) => write!(f, "no permission to open {d}"),
+            TransportError::Io(e) => write!(f, "device I/O failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+impl From<TransportError> for crate::Error {
+    fn from(e: TransportError) -> Self {
+        let next = match &e {
+            TransportError::Disconnected(_) => {
+                "plug the key back in (firmly, directly into the computer) and run the command again"
+            }
+            TransportError::PermissionDenied(_) => {
+                "install glasskey's udev rules (sudo make install) and re-plug the key, or join the glasskey group"
+            }
+            TransportError::Io(_) => "re-plug the key and try again; if it persists, try another USB port",
+        };
+        crate::Error::device(e.to_string(), next)
+    }
+}
