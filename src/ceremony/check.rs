@@ -79,7 +79,7 @@ pub fn check_key(
     })?;
     let mut checks = Vec::new();
     let mut advice = Vec::new();
-    let mut item = |checks: &mut Vec<CheckItem>, name: &str, passed: bool| {
+    let item = |checks: &mut Vec<CheckItem>, name: &str, passed: bool| {
         checks.push(CheckItem {
             name: name.into(),
             passed,

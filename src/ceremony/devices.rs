@@ -61,6 +61,28 @@ pub fn touch_prompt() -> crate::ctap::device::KeepaliveHandler {
 
 /// Every key the options select. An empty list is not an error.
 pub fn discover(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Vec<FoundKey>> {
+    if let Some(dir) = virtual_dir {
+        // With --virtual, --device names one virtual key (its file stem).
+        let keys: Vec<FoundKey> = crate::virtual_key::open_dir(dir)?
+            .into_iter()
+            .filter(|v| device.is_none_or(|d| d == v.name))
+            .map(|v| FoundKey {
+                label: v.name.clone(),
+                source: KeySource::Virtual {
+                    name: v.name,
+                    path: v.path,
+                },
+                transport: Some(v.transport),
+            })
+            .collect();
+        if let (Some(name), true) = (device, keys.is_empty()) {
+            return Err(Error::input(
+                format!("no virtual key named '{name}' in {}", dir.display()),
+                "give --device the file stem of a key in the --virtual folder",
+            ));
+        }
+        return Ok(keys);
+    }
     if let Some(address) = device {
         let source = match hid::SocketAddress::parse(address) {
             Ok(Some(_)) => KeySource::Socket {
@@ -85,19 +107,6 @@ pub fn discover(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Vec<
             source,
             transport: None,
         }]);
-    }
-    if let Some(dir) = virtual_dir {
-        return Ok(crate::virtual_key::open_dir(dir)?
-            .into_iter()
-            .map(|v| FoundKey {
-                label: v.name.clone(),
-                source: KeySource::Virtual {
-                    name: v.name,
-                    path: v.path,
-                },
-                transport: Some(v.transport),
-            })
-            .collect());
     }
     Ok(hid::list_fido()?
         .into_iter()

@@ -94,7 +94,7 @@ pub fn enroll(
         ));
     }
 
-    let pin = provision_pin(kit, key, op, printer, plan, &prepared)?;
+    let pin = provision_pin(key, op, printer, plan, &prepared)?;
     let options = graph.creation_options(&user.id, None)?;
     let item = RequestItem {
         account: bundle::Account {
@@ -104,7 +104,7 @@ pub fn enroll(
         creation_options: options.raw.clone(),
         graph_version: None,
     };
-    let made = create_and_verify(kit, key, trust, op, &options, &pin, &prepared)?;
+    let made = create_and_verify(key, trust, op, &options, &pin, &prepared)?;
     record_creation(kit, plan, &prepared, &made, &options)?;
 
     let response = bundle::response_item(
@@ -175,8 +175,8 @@ pub fn enroll_offline(
         ));
     }
     let prepared = prepare(kit, key, plan)?;
-    let pin = provision_pin(kit, key, op, printer, plan, &prepared)?;
-    let made = create_and_verify(kit, key, trust, op, &options, &pin, &prepared)?;
+    let pin = provision_pin(key, op, printer, plan, &prepared)?;
+    let made = create_and_verify(key, trust, op, &options, &pin, &prepared)?;
     record_creation(kit, plan, &prepared, &made, &options)?;
     let response = bundle::response_item(
         item,
@@ -302,7 +302,6 @@ fn ensure_seal_unused(state: &crate::ledger::State, seal: &str) -> Result<()> {
 }
 
 fn provision_pin(
-    kit: &Kit,
     key: &mut KeySession,
     op: &mut dyn Operator,
     printer: &mut dyn SlipPrinter,
@@ -375,7 +374,6 @@ fn provision_pin(
 }
 
 fn create_and_verify(
-    kit: &Kit,
     key: &mut KeySession,
     trust: &TrustStore,
     op: &mut dyn Operator,

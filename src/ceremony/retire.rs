@@ -7,16 +7,27 @@ use crate::error::{Error, Result};
 use crate::graph::GraphClient;
 use crate::ledger::{Event, Kit};
 
+/// What the operator asked for.
+pub struct RetirePlan<'a> {
+    pub label: &'a str,
+    pub reason: &'a str,
+    pub operators: &'a [String],
+    pub assume_yes: bool,
+}
+
 pub fn retire(
     kit: &Kit,
-    label: &str,
-    reason: &str,
+    plan: &RetirePlan,
     graph: Option<&GraphClient>,
     key: Option<&mut KeySession>,
     op: &mut dyn Operator,
-    operators: &[String],
-    assume_yes: bool,
 ) -> Result<Vec<String>> {
+    let RetirePlan {
+        label,
+        reason,
+        operators,
+        assume_yes,
+    } = *plan;
     let state = kit.state()?;
     let ks = state
         .keys

@@ -269,7 +269,7 @@ fn emulator(state: Option<PathBuf>, listen: &str, print_state: bool) -> Result<(
 
 /// Sign in with what the flags and environment give: a certificate, a client
 /// secret (GLASSKEY_CLIENT_SECRET or --client-secret-file), else device code.
-fn sign_in(g: &GraphArgs) -> Result<(GraphClient, String)> {
+pub(crate) fn sign_in(g: &GraphArgs) -> Result<(GraphClient, String)> {
     let endpoints = Endpoints::resolve(
         g.cloud.as_deref(),
         g.login_url.as_deref(),

@@ -18,6 +18,7 @@ pub mod keys;
 pub mod ledger;
 pub mod report;
 pub mod retire;
+pub mod session;
 pub mod virtual_keys;
 
 /// glasskey — set up, check and account for the FIDO2 keys of break-glass accounts.
