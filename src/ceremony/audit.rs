@@ -216,9 +216,10 @@ fn policy_findings(kit: &Kit, state: &State, now: Timestamp, report: &mut AuditR
 pub fn audit_online(kit: &Kit, graph: &GraphClient, report: &mut AuditReport) -> Result<()> {
     let state = kit.state()?;
     let policy = graph.fido2_policy()?;
+    let conditional_access = graph.conditional_access_policies()?;
     for account in &kit.config().accounts {
         let upn = account.upn.as_str();
-        let facts = graph::posture::read_posture(graph, upn)?;
+        let facts = graph::posture::read_posture_with_policies(graph, upn, &conditional_access)?;
         for f in graph::posture::evaluate(&facts) {
             let severity = if f.ok { Severity::Ok } else { Severity::Fail };
             report.push(severity, upn, format!("{}: {}", f.check, f.detail));

@@ -78,6 +78,18 @@ pub struct Finding {
 
 /// Read every posture fact for one account.
 pub fn read_posture(client: &GraphClient, account: &str) -> Result<PostureFacts, GraphError> {
+    let policies = client.conditional_access_policies()?;
+    read_posture_with_policies(client, account, &policies)
+}
+
+/// [`read_posture`] with the tenant's Conditional Access policies already read:
+/// the service allows one such read per second per tenant, so an audit of
+/// several accounts reads them once.
+pub fn read_posture_with_policies(
+    client: &GraphClient,
+    account: &str,
+    policies: &[Value],
+) -> Result<PostureFacts, GraphError> {
     let user = client.user(account)?;
     let groups = client.group_ids(&user.id)?;
     let is_ga = |v: &Value| v["roleDefinitionId"].as_str() == Some(GLOBAL_ADMIN_ROLE);
@@ -104,7 +116,6 @@ pub fn read_posture(client: &GraphClient, account: &str) -> Result<PostureFacts,
         Err(GraphError::Api(a)) if matches!(a.status, 400 | 403 | 404) => {}
         Err(e) => return Err(e),
     }
-    let policies = client.conditional_access_policies()?;
     let conditional_access = policies
         .iter()
         .map(|p| ca_fact(p, &user.id, &groups, ga.active))
