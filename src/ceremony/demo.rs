@@ -14,6 +14,7 @@ use super::check::{self, CheckPlan};
 use super::enroll::{self, EnrollPlan, PinChoice, SlipPrinter};
 use super::key::KeySession;
 use super::operator::Operator;
+use super::sheets::{print_sheet, Sheet};
 use crate::aaguid::Aaguid;
 use crate::attestation::TrustStore;
 use crate::ctap::device::Device;
@@ -21,8 +22,8 @@ use crate::error::{Error, Result};
 use crate::graph::auth::{Credentials, TokenSource};
 use crate::graph::emulator::{Emulator, State as TenantState};
 use crate::graph::{Endpoints, GraphClient};
-use crate::ledger::{Custodian, Event, Kit, KitConfig, Timestamp};
-use crate::report::{self, Paper, SheetContext};
+use crate::ledger::{Custodian, Kit, KitConfig, Timestamp};
+use crate::report::Paper;
 use crate::secret::Pin;
 use crate::virtual_key::{self, ModelId, PresenceMode};
 
@@ -302,39 +303,13 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
         .iter()
         .map(|l| l.id.clone())
         .collect();
-    for location in locations.iter().map(Some).chain([None]) {
-        let state = kit.state()?;
-        let ctx = SheetContext {
-            config: kit.config(),
-            state: &state,
-            now: Timestamp::now(),
-            paper: Paper::A4,
-        };
-        let (file, pdf, sheet) = match location {
-            Some(loc) => (
-                format!("custody-{loc}.pdf"),
-                report::custody_sheet(&ctx, loc)?,
-                "custody",
-            ),
-            None => (
-                "check-report.pdf".to_string(),
-                report::check_sheet(&ctx)?,
-                "check",
-            ),
-        };
-        let path = sheets_dir.join(&file);
-        std::fs::write(&path, &pdf).map_err(|e| io_err(&path, e))?;
-        if let Some(head) = &state.head {
-            kit.append(
-                &operators,
-                Event::SheetPrinted {
-                    sheet: sheet.into(),
-                    location: location.cloned(),
-                    head_seq: head.seq,
-                    head_hash: head.hash.to_string(),
-                },
-            )?;
-        }
+    let all = locations
+        .into_iter()
+        .map(|location| Sheet::Custody { location })
+        .chain([Sheet::Check]);
+    for sheet in all {
+        let path = sheets_dir.join(sheet.file_name());
+        print_sheet(&kit, &sheet, Paper::A4, &path, &operators)?;
         log(&format!("   {}", path.display()));
         sheets.push(path);
     }

@@ -12,3 +12,4 @@ pub mod operator;
 pub mod pin_gen;
 pub mod register;
 pub mod retire;
+pub mod sheets;

@@ -101,8 +101,20 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         }
         outcomes.push(outcome);
     }
+    let mut locations: Vec<String> = kit
+        .config()
+        .locations
+        .iter()
+        .map(|l| l.id.clone())
+        .collect();
+    locations.dedup();
+    let sheets = crate::ceremony::sheets::refresh_kit_sheets(&kit, &locations, &operators)?;
     if g.json {
         super::print_json(&outcomes)?;
+    } else {
+        for path in sheets {
+            println!("updated {} — print it for the binder", path.display());
+        }
     }
     let failed: Vec<&str> = outcomes
         .iter()

@@ -126,6 +126,11 @@ pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         &mut printer,
         &plan(account),
     )?;
+    let sheets = crate::ceremony::sheets::refresh_kit_sheets(
+        &kit,
+        std::slice::from_ref(&enrolled.location),
+        &operators,
+    )?;
     if g.json {
         return super::print_json(&enrolled);
     }
@@ -138,5 +143,16 @@ pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         enrolled.seal,
         enrolled.method_id.as_deref().unwrap_or("-")
     );
+    for path in sheets {
+        println!("updated {} — print it for the binder", path.display());
+    }
+    let audit = crate::ceremony::audit::audit_offline(&kit, crate::ledger::Timestamp::now())?;
+    for f in audit
+        .findings
+        .iter()
+        .filter(|f| f.subject == "policy" || f.message.contains("policy wants"))
+    {
+        println!("program: [{:?}] {}: {}", f.severity, f.subject, f.message);
+    }
     Ok(())
 }

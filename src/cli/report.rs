@@ -1,14 +1,15 @@
 //! `glasskey report custody | check`: write a sheet, then record in the ledger
 //! that it was printed and which ledger head it shows.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
-use crate::error::{Error, Result};
-use crate::ledger::{Event, Kit, Timestamp};
-use crate::report::{check_sheet, custody_sheet, Paper, SheetContext};
+use crate::ceremony::sheets::{print_sheet, Sheet};
+use crate::error::Result;
+use crate::ledger::Kit;
+use crate::report::Paper;
 
 #[derive(Subcommand, Debug)]
 pub enum ReportCmd {
@@ -42,62 +43,29 @@ pub struct SheetArgs {
 
 pub fn run(cmd: ReportCmd, g: &GlobalArgs) -> Result<()> {
     let kit = Kit::open(&g.kit)?;
-    let state = kit.state()?;
-    let (sheet, location, out) = match &cmd {
-        ReportCmd::Custody { location, out } => ("custody", Some(location.clone()), out),
-        ReportCmd::Check { out } => ("check", None, out),
+    let (sheet, out) = match &cmd {
+        ReportCmd::Custody { location, out } => (
+            Sheet::Custody {
+                location: location.clone(),
+            },
+            out,
+        ),
+        ReportCmd::Check { out } => (Sheet::Check, out),
     };
-    let ctx = SheetContext {
-        config: kit.config(),
-        state: &state,
-        now: Timestamp::now(),
-        paper: out.paper,
-    };
-    let pdf = match &location {
-        Some(loc) => custody_sheet(&ctx, loc)?,
-        None => check_sheet(&ctx)?,
-    };
-    write_file(&out.output, &pdf)?;
-    let head = state.head;
-    let operators = if out.operators.is_empty() {
-        vec![std::env::var("USER").unwrap_or_else(|_| "operator".into())]
-    } else {
-        out.operators.clone()
-    };
-    kit.append(
-        &operators,
-        Event::SheetPrinted {
-            sheet: sheet.into(),
-            location,
-            head_seq: head.map_or(0, |h| h.seq),
-            head_hash: head.map_or_else(
-                || crate::ledger::Hash::GENESIS.to_hex(),
-                |h| h.hash.to_hex(),
-            ),
-        },
-    )?;
+    let operators = super::session::operators(&out.operators);
+    let (head, size) = print_sheet(&kit, &sheet, out.paper, &out.output, &operators)?;
     if g.json {
         return super::print_json(&serde_json::json!({
-            "sheet": sheet,
+            "sheet": match sheet { Sheet::Custody { .. } => "custody", Sheet::Check => "check" },
             "file": out.output,
             "head_seq": head.map(|h| h.seq),
             "head_hash": head.map(|h| h.hash.to_hex()),
         }));
     }
     println!(
-        "wrote {} ({} bytes); it shows ledger head event {}",
+        "wrote {} ({size} bytes); it shows ledger head event {}",
         out.output.display(),
-        pdf.len(),
         head.map_or(0, |h| h.seq)
     );
     Ok(())
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    std::fs::write(path, bytes).map_err(|e| {
-        Error::input(
-            format!("could not write {}: {e}", path.display()),
-            "choose a writable output path with -o",
-        )
-    })
 }
