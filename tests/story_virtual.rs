@@ -6,6 +6,8 @@
 //! recorded, and leave the ledger verifying; no PIN may appear in anything the
 //! run wrote.
 
+#[path = "support/skip.rs"]
+mod skip;
 #[path = "story_support/mod.rs"]
 mod support;
 
@@ -366,9 +368,64 @@ fn story_retire_deletes_the_method_records_it_and_drops_it_from_the_sheet() {
             assert!(!after.contains("bg1-vault"), "{after}");
             assert!(after.contains("bg2-vault"), "{after}");
         }
-        _ => {
-            eprintln!("\n*** SKIPPED the sheet part: pdftotext (poppler-utils) is not installed\n")
-        }
+        _ => skip::skip("the custody-sheet part: pdftotext (poppler-utils) is not installed"),
     }
     story.assert_no_pin_anywhere(&[PIN_A, PIN_B, PIN_C, PIN_D]);
+}
+
+#[test]
+fn story_generated_pin_follows_the_kit_policy_and_only_reaches_the_slip() {
+    let mut story = Story::new(true, None);
+    let path = story.kit.join("glasskey.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    assert!(toml.contains("pin_length = 10"), "{toml}");
+    let toml = toml.replace("pin_length = 10", "pin_length = 12").replace(
+        "pin_alphabet = \"digits\"",
+        "pin_alphabet = \"unambiguous\"",
+    );
+    std::fs::write(&path, toml).unwrap();
+    story.virtual_key("k", "a");
+    // The "printer" keeps the slip outside the story's dir, where the PIN may be.
+    let printer = tempfile::tempdir().unwrap();
+    let slip = printer.path().join("slip.pdf");
+    let cmd = format!("cat > {}", slip.display());
+    story.ok(
+        &[
+            "--device",
+            "k",
+            "enroll",
+            "--account",
+            BG1,
+            "--location",
+            "vault",
+            "--label",
+            "k",
+            "--seal",
+            "S-1",
+            "--pin-slip-cmd",
+            &cmd,
+        ],
+        "",
+    );
+    let Ok(out) = std::process::Command::new("pdftotext")
+        .arg(&slip)
+        .arg("-")
+        .output()
+    else {
+        skip::skip("reading the PIN slip: pdftotext (poppler-utils) is not installed");
+        return;
+    };
+    let slip_text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let unambiguous = |c: char| "34679ACDEFGHJKLMNPQRTUVWXY".contains(c);
+    // The slip prints the PIN spaced out: "A 7 K ...".
+    let pin: String = slip_text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|w| w.len() == 12 && w.iter().all(|c| c.len() == 1 && c.chars().all(unambiguous)))
+        .unwrap_or_else(|| panic!("no 12-character unambiguous PIN on the slip: {slip_text}"))
+        .concat();
+    let out = story.check(0, "k", "k", "S-2", Some(&pin), &[]);
+    assert!(out.contains("PASSED"), "{out}");
+    story.ledger_verifies();
+    story.assert_no_pin_anywhere(&[&pin]);
 }
