@@ -136,8 +136,9 @@ pub fn check_key(
         Ok(a) => a,
         Err(e) => {
             let (name, hint) = super::key::explain_assertion_failure(&e);
+            let err: Error = e.into();
             item(&mut checks, name, false);
-            advice.push(format!("{}: {hint}", e.what));
+            advice.push(format!("{}: {hint}", err.what));
             return finish(kit, ks, op, plan, checks, None, advice);
         }
     };

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::key::{KeySession, MadeCredential};
 use super::operator::Operator;
-use super::pin_gen::{generate_pin, PinAlphabet, DEFAULT_PIN_LENGTH};
+use super::pin_gen::{generate_pin, PinAlphabet};
 use crate::attestation::{self, TrustStore};
 use crate::error::{Error, Result};
 use crate::graph::bundle::{self, KeyFacts, RequestItem};
@@ -104,7 +104,7 @@ pub fn enroll(
         creation_options: options.raw.clone(),
         graph_version: None,
     };
-    let made = create_and_verify(key, trust, op, &options, &pin, &prepared)?;
+    let made = create_and_verify(kit, key, trust, op, &options, &pin, &prepared)?;
     record_creation(kit, plan, &prepared, &made, &options)?;
 
     let response = bundle::response_item(
@@ -176,7 +176,7 @@ pub fn enroll_offline(
     }
     let prepared = prepare(kit, key, plan)?;
     let pin = provision_pin(key, op, printer, plan, &prepared)?;
-    let made = create_and_verify(key, trust, op, &options, &pin, &prepared)?;
+    let made = create_and_verify(kit, key, trust, op, &options, &pin, &prepared)?;
     record_creation(kit, plan, &prepared, &made, &options)?;
     let response = bundle::response_item(
         item,
@@ -195,7 +195,9 @@ struct Prepared {
     label: String,
     seal: String,
     model: String,
+    /// The kit policy's PIN length, raised to the key's own minimum.
     min_pin_length: usize,
+    pin_alphabet: PinAlphabet,
 }
 
 impl Prepared {
@@ -279,11 +281,22 @@ fn prepare(kit: &Kit, key: &KeySession, plan: &EnrollPlan) -> Result<Prepared> {
     if !seal.is_empty() {
         ensure_seal_unused(&state, &seal)?;
     }
+    let pin_alphabet = PinAlphabet::parse(&config.policy.pin_alphabet).ok_or_else(|| {
+        Error::input(
+            format!(
+                "unknown policy.pin_alphabet '{}'",
+                config.policy.pin_alphabet
+            ),
+            "set policy.pin_alphabet in glasskey.toml to digits or unambiguous",
+        )
+    })?;
+    let policy_length = usize::try_from(config.policy.pin_length).unwrap_or(usize::MAX);
     Ok(Prepared {
         label,
         seal,
         model,
-        min_pin_length: key.min_pin_length().max(DEFAULT_PIN_LENGTH),
+        min_pin_length: key.min_pin_length().max(policy_length),
+        pin_alphabet,
     })
 }
 
@@ -317,7 +330,7 @@ fn provision_pin(
         ));
     }
     let pin = match plan.pin {
-        PinChoice::Generate => generate_pin(prepared.min_pin_length, PinAlphabet::Digits),
+        PinChoice::Generate => generate_pin(prepared.min_pin_length, prepared.pin_alphabet),
         PinChoice::Prompt => {
             let pin = op.pin("new PIN for the key")?;
             let again = op.pin("the same PIN again")?;
@@ -374,6 +387,7 @@ fn provision_pin(
 }
 
 fn create_and_verify(
+    kit: &Kit,
     key: &mut KeySession,
     trust: &TrustStore,
     op: &mut dyn Operator,
@@ -389,7 +403,11 @@ fn create_and_verify(
     ));
     let mut made = key.make_credential(pin, options, &client_data_hash)?;
     made.client_data_json = client_data_json;
-    let policy = attestation::Policy::default();
+    // Strict unless the kit knowingly allows self-attested or test-rooted models.
+    let policy = attestation::Policy {
+        allow_self_attestation: kit.config().policy.allow_self_attestation,
+        allow_unknown_root: kit.config().policy.allow_unknown_root,
+    };
     let report = attestation::verify_attestation(
         &made.attestation_object,
         &client_data_hash,
@@ -400,7 +418,7 @@ fn create_and_verify(
     if !report.accepted() {
         return Err(Error::check(
             format!("the key's attestation is not acceptable: {}", report.problems.join("; ")),
-            "use a genuine key of an approved model; reset this key before reusing it (it now holds an unregistered credential)",
+            "use a genuine key of an approved model; if this model is approved anyway, set policy.allow_self_attestation or policy.allow_unknown_root in glasskey.toml. Reset this key before reusing it (it now holds an unregistered credential and the PIN on the slip)",
         ));
     }
     made.attestation_summary = match &report.trust {

@@ -7,7 +7,7 @@ use crate::ctap::command::permission;
 use crate::ctap::device::Device;
 use crate::ctap::get_assertion::{self, GetAssertionRequest};
 use crate::ctap::make_credential::{self, CredProtect, MakeCredentialRequest, RelyingParty, User};
-use crate::ctap::{config, pin, Status};
+use crate::ctap::{config, pin, CtapError, Status};
 use crate::error::{Error, Result};
 use crate::graph::types::CreationOptions;
 use crate::secret::Pin;
@@ -232,13 +232,15 @@ impl KeySession {
     }
 
     /// getAssertion for one recorded credential; UV by `current` PIN unless `None`.
+    /// Keeps the key's typed answer so the check can tell a wrong PIN from a
+    /// missing credential (see [`explain_assertion_failure`]).
     pub fn get_assertion(
         &mut self,
         current: Option<&Pin>,
         rp_id: &str,
         credential_id: &[u8],
         client_data_hash: &[u8; 32],
-    ) -> Result<AssertionOut> {
+    ) -> std::result::Result<AssertionOut, CtapError> {
         let token = match current {
             Some(p) => Some(pin::get_token(
                 &mut self.dev,
@@ -264,8 +266,10 @@ impl KeySession {
 }
 
 /// Which check an assertion failure counts against, and what to do about it.
-pub fn explain_assertion_failure(e: &Error) -> (&'static str, &'static str) {
-    let has = |s: Status| e.what.contains(s.spec_name());
+/// Decided on the key's status, not on message text: a wrong PIN arrives as
+/// `CtapError::PinInvalid`, whose message names no status.
+pub fn explain_assertion_failure(e: &CtapError) -> (&'static str, &'static str) {
+    let has = |s: Status| e.status() == Some(s);
     if has(Status::PinInvalid) {
         ("pin", "the PIN on the slip is wrong: the key cannot be trusted for an emergency — re-enroll it (reset, new PIN, new slip)")
     } else if has(Status::PinBlocked) || has(Status::PinAuthBlocked) {
@@ -306,4 +310,36 @@ pub fn confirm_and_reset(
     }
     op.say(&format!("resetting key {}: touch it now", key.name()));
     key.reset()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assertion_failures_count_against_the_right_check() {
+        let wrong_pin = CtapError::PinInvalid { retries: Some(7) };
+        assert_eq!(explain_assertion_failure(&wrong_pin).0, "pin");
+        assert_eq!(
+            explain_assertion_failure(&CtapError::PinInvalid { retries: None }).0,
+            "pin"
+        );
+        for blocked in [Status::PinBlocked, Status::PinAuthBlocked] {
+            assert_eq!(
+                explain_assertion_failure(&CtapError::Status(blocked)).0,
+                "pin"
+            );
+        }
+        let (name, hint) = explain_assertion_failure(&CtapError::Status(Status::NoCredentials));
+        assert_eq!(name, "credential");
+        assert!(hint.contains("re-enroll"));
+        assert_eq!(
+            explain_assertion_failure(&CtapError::Status(Status::UserActionTimeout)).0,
+            "user_present"
+        );
+        assert_eq!(
+            explain_assertion_failure(&CtapError::malformed("getAssertion", "junk")).0,
+            "assertion"
+        );
+    }
 }

@@ -59,7 +59,23 @@ pub struct Policy {
     pub check_interval_days: u32,
     /// Empty means "any AAGUID the attestation layer accepts".
     pub allowed_aaguids: Vec<Aaguid>,
+    /// Accept keys whose attestation is self-signed (no vendor certificate).
+    /// It proves nothing about the model: off unless the program knowingly
+    /// uses such keys (OpenSK builds, some test keys).
+    pub allow_self_attestation: bool,
+    /// Accept an attestation chain that reaches none of the trusted roots
+    /// (e.g. a vendor's test certificate). Off unless knowingly allowed.
+    pub allow_unknown_root: bool,
+    /// Length of generated PINs (and the minimum for typed ones); at least 4.
+    pub pin_length: u32,
+    /// Characters of generated PINs: one of [`PIN_ALPHABETS`].
+    pub pin_alphabet: String,
 }
+
+/// The PIN alphabets a kit may name (see `ceremony::pin_gen`).
+pub const PIN_ALPHABETS: [&str; 2] = ["digits", "unambiguous"];
+/// CTAP's bounds on a PIN's length in code points.
+pub const PIN_LENGTH_RANGE: std::ops::RangeInclusive<u32> = 4..=63;
 
 impl Default for Policy {
     fn default() -> Self {
@@ -70,6 +86,10 @@ impl Default for Policy {
             distinct_locations: 2,
             check_interval_days: 90,
             allowed_aaguids: Vec::new(),
+            allow_self_attestation: false,
+            allow_unknown_root: false,
+            pin_length: 10,
+            pin_alphabet: "digits".into(),
         }
     }
 }
@@ -102,6 +122,19 @@ impl KitConfig {
         }
         if self.policy.check_interval_days == 0 {
             return Err("policy.check_interval_days must be at least 1".into());
+        }
+        if !PIN_LENGTH_RANGE.contains(&self.policy.pin_length) {
+            return Err(format!(
+                "policy.pin_length must be between {} and {}",
+                PIN_LENGTH_RANGE.start(),
+                PIN_LENGTH_RANGE.end()
+            ));
+        }
+        if !PIN_ALPHABETS.contains(&self.policy.pin_alphabet.as_str()) {
+            return Err(format!(
+                "policy.pin_alphabet must be one of: {}",
+                PIN_ALPHABETS.join(", ")
+            ));
         }
         Ok(())
     }
@@ -159,5 +192,28 @@ mod tests {
         assert!(err.contains("'vault'"), "{err}");
         let text = KitConfig::example("t").to_toml().unwrap() + "\ncolour = 1\n";
         assert!(KitConfig::from_toml(&text).is_err());
+    }
+
+    #[test]
+    fn attestation_and_pin_policy_default_strict_and_validate() {
+        let old = "tenant = \"t\"\naccounts = []\n[[locations]]\nid = \"vault\"\nname = \"V\"\n\
+                   [[locations]]\nid = \"office-safe\"\nname = \"S\"\n[policy]\nmin_accounts = 2\n";
+        let c = KitConfig::from_toml(old).unwrap();
+        assert!(!c.policy.allow_self_attestation && !c.policy.allow_unknown_root);
+        assert_eq!(
+            (c.policy.pin_length, c.policy.pin_alphabet.as_str()),
+            (10, "digits")
+        );
+        let short = format!("{old}pin_length = 3\n");
+        assert!(KitConfig::from_toml(&short)
+            .unwrap_err()
+            .contains("pin_length"));
+        let odd = format!("{old}pin_alphabet = \"emoji\"\n");
+        assert!(KitConfig::from_toml(&odd)
+            .unwrap_err()
+            .contains("pin_alphabet"));
+        let lax = format!("{old}allow_self_attestation = true\npin_alphabet = \"unambiguous\"\n");
+        let c = KitConfig::from_toml(&lax).unwrap();
+        assert!(c.policy.allow_self_attestation && c.policy.pin_alphabet == "unambiguous");
     }
 }
