@@ -218,3 +218,69 @@ fn ctrl_c_while_waiting_for_touch_cancels_on_the_key_and_exits_promptly() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn keys_commands_on_virtual_keys_pick_one_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (model, name) in [("a", "vk-a1"), ("b", "vk-b1")] {
+        let out = glasskey(
+            &[
+                "keys",
+                "virtual-create",
+                "--model",
+                model,
+                "--out",
+                &format!("{d}/{name}.json"),
+            ],
+            "",
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = glasskey(&["keys", "list", "--json", "--virtual", d], "");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["vk-a1", "vk-b1"]);
+    assert!(v[0]["model"].as_str().unwrap().contains("model A"), "{v}");
+
+    let out = glasskey(&["keys", "set-pin", "--virtual", d], "1234\n1234\n");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "two keys: the operator must pick one"
+    );
+    let out = glasskey(
+        &["keys", "set-pin", "--virtual", d, "--device", "vk-b1"],
+        "123456\n123456\n",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = glasskey(&["keys", "list", "--json", "--virtual", d], "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v[0]["pin_set"].as_bool(), v[1]["pin_set"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let out = glasskey(&["keys", "info", "--virtual", d, "--device", "vk-z9"], "");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -33,8 +33,17 @@ fn send(t: &mut dyn Transport, cid: u32, cmd: u8, payload: &[u8]) {
 
 /// Read one whole message: (cid, cmd, payload).
 fn recv(t: &mut dyn Transport) -> (u32, u8, Vec<u8>) {
-    let r = t.read_report(Duration::from_secs(5)).unwrap().expect("a report");
-    let Packet::Init { cid, cmd, bcnt, data } = Packet::parse(&r) else {
+    let r = t
+        .read_report(Duration::from_secs(5))
+        .unwrap()
+        .expect("a report");
+    let Packet::Init {
+        cid,
+        cmd,
+        bcnt,
+        data,
+    } = Packet::parse(&r)
+    else {
         panic!("expected an init packet");
     };
     let mut out = data[..bcnt.min(data.len())].to_vec();

@@ -48,7 +48,11 @@ fn serve_fresh_key(model: &str) -> Served {
         .arg(&state)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let sock = dir.path().join("key.sock");
     let mut child = glasskey()
         .args(["keys", "virtual-serve", "--state"])
@@ -146,7 +150,10 @@ fn libfido2_tools_make_and_verify_credentials_and_assertions() {
 
     let (ok, out) = libfido2("fido2-token", preload, &["-I", dev], "");
     assert!(ok, "{out}");
-    assert!(out.contains("aaguid: 676b2d76697274000000000000000002"), "{out}");
+    assert!(
+        out.contains("aaguid: 676b2d76697274000000000000000002"),
+        "{out}"
+    );
     assert!(out.contains("minpinlen: 6"), "{out}");
 
     let (ok, out) = libfido2("fido2-token", preload, &["-S", dev], "1234567\n1234567\n");
@@ -161,14 +168,30 @@ fn libfido2_tools_make_and_verify_credentials_and_assertions() {
     let (ok, out) = libfido2(
         "fido2-cred",
         preload,
-        &["-M", "-r", "-i", &s(&p("cred.in")), "-o", &s(&p("cred.out")), dev, "es256"],
+        &[
+            "-M",
+            "-r",
+            "-i",
+            &s(&p("cred.in")),
+            "-o",
+            &s(&p("cred.out")),
+            dev,
+            "es256",
+        ],
         "1234567\n",
     );
     assert!(ok, "{out}");
     let (ok, out) = libfido2(
         "fido2-cred",
         preload,
-        &["-V", "-i", &s(&p("cred.out")), "-o", &s(&p("cred.pub")), "es256"],
+        &[
+            "-V",
+            "-i",
+            &s(&p("cred.out")),
+            "-o",
+            &s(&p("cred.pub")),
+            "es256",
+        ],
         "",
     );
     assert!(ok, "attestation did not verify: {out}");
@@ -184,14 +207,31 @@ fn libfido2_tools_make_and_verify_credentials_and_assertions() {
     let (ok, out) = libfido2(
         "fido2-assert",
         preload,
-        &["-G", "-p", "-v", "-i", &s(&p("assert.in")), "-o", &s(&p("assert.out")), dev],
+        &[
+            "-G",
+            "-p",
+            "-v",
+            "-i",
+            &s(&p("assert.in")),
+            "-o",
+            &s(&p("assert.out")),
+            dev,
+        ],
         "1234567\n",
     );
     assert!(ok, "{out}");
     let (ok, out) = libfido2(
         "fido2-assert",
         preload,
-        &["-V", "-p", "-v", "-i", &s(&p("assert.out")), &s(&p("cred.pub")), "es256"],
+        &[
+            "-V",
+            "-p",
+            "-v",
+            "-i",
+            &s(&p("assert.out")),
+            &s(&p("cred.pub")),
+            "es256",
+        ],
         "",
     );
     assert!(ok, "assertion did not verify: {out}");
@@ -201,13 +241,27 @@ fn libfido2_tools_make_and_verify_credentials_and_assertions() {
         .unwrap()
         .lines()
         .enumerate()
-        .map(|(i, l)| if i == 0 { b64(&[6u8; 32]) } else { l.to_string() })
+        .map(|(i, l)| {
+            if i == 0 {
+                b64(&[6u8; 32])
+            } else {
+                l.to_string()
+            }
+        })
         .collect();
     std::fs::write(p("bad.out"), tampered.join("\n") + "\n").unwrap();
     let (ok, _) = libfido2(
         "fido2-assert",
         preload,
-        &["-V", "-p", "-v", "-i", &s(&p("bad.out")), &s(&p("cred.pub")), "es256"],
+        &[
+            "-V",
+            "-p",
+            "-v",
+            "-i",
+            &s(&p("bad.out")),
+            &s(&p("cred.pub")),
+            "es256",
+        ],
         "",
     );
     assert!(!ok, "a tampered assertion verified");

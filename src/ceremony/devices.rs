@@ -59,8 +59,34 @@ pub fn touch_prompt() -> crate::ctap::device::KeepaliveHandler {
     })
 }
 
-/// Every key the options select. An empty list is not an error.
+/// Every key the options select: the virtual keys of `virtual_dir` (only the one
+/// named by `device`, when given), else the `device` address, else every FIDO key
+/// on USB. An empty list is not an error.
 pub fn discover(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Vec<FoundKey>> {
+    if let Some(dir) = virtual_dir {
+        // With --virtual, --device names one virtual key (its file stem).
+        let keys = crate::virtual_key::open_dir(dir)?;
+        if let Some(name) = device {
+            if !keys.iter().any(|v| v.name == name) {
+                return Err(Error::input(
+                    format!("there is no virtual key {name} in {}", dir.display()),
+                    "run `glasskey keys list --virtual DIR` to see the names",
+                ));
+            }
+        }
+        return Ok(keys
+            .into_iter()
+            .filter(|v| device.is_none_or(|name| v.name == name))
+            .map(|v| FoundKey {
+                label: v.name.clone(),
+                source: KeySource::Virtual {
+                    name: v.name,
+                    path: v.path,
+                },
+                transport: Some(v.transport),
+            })
+            .collect());
+    }
     if let Some(address) = device {
         let source = match hid::SocketAddress::parse(address) {
             Ok(Some(_)) => KeySource::Socket {
@@ -85,19 +111,6 @@ pub fn discover(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Vec<
             source,
             transport: None,
         }]);
-    }
-    if let Some(dir) = virtual_dir {
-        return Ok(crate::virtual_key::open_dir(dir)?
-            .into_iter()
-            .map(|v| FoundKey {
-                label: v.name.clone(),
-                source: KeySource::Virtual {
-                    name: v.name,
-                    path: v.path,
-                },
-                transport: Some(v.transport),
-            })
-            .collect());
     }
     Ok(hid::list_fido()?
         .into_iter()

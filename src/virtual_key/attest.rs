@@ -28,7 +28,9 @@ pub enum AttestError {
 impl fmt::Display for AttestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AttestError::Mint(e) => write!(f, "could not mint a virtual attestation certificate: {e}"),
+            AttestError::Mint(e) => {
+                write!(f, "could not mint a virtual attestation certificate: {e}")
+            }
             AttestError::Io(p, e) => write!(f, "virtual attestation root {}: {e}", p.display()),
         }
     }
@@ -113,7 +115,10 @@ pub fn mint_leaf(dir: &Path, model: &Model, serial: &str) -> Result<AttestationK
     leaf.distinguished_name = DistinguishedName::new();
     for (t, v) in [
         (DnType::CountryName, "US".to_string()),
-        (DnType::OrganizationName, "glasskey virtual keys".to_string()),
+        (
+            DnType::OrganizationName,
+            "glasskey virtual keys".to_string(),
+        ),
         (
             DnType::OrganizationalUnitName,
             "Authenticator Attestation".to_string(),

@@ -72,8 +72,8 @@ pub struct Authenticator {
 impl Authenticator {
     /// Power up a key from its state; `path` is where changes are saved (None: memory only).
     pub fn new(state: KeyState, path: Option<PathBuf>) -> crate::Result<Authenticator> {
-        let attestation_key = SigningKey::from_pkcs8_der(&state.attestation.key_pkcs8)
-            .map_err(|e| {
+        let attestation_key =
+            SigningKey::from_pkcs8_der(&state.attestation.key_pkcs8).map_err(|e| {
                 crate::Error::input(
                     format!("the virtual key's attestation key is unreadable: {e}"),
                     "create a new virtual key with `glasskey keys virtual-create`",

@@ -97,11 +97,7 @@ impl Authenticator {
         Ok(cbor::ok_response(None))
     }
 
-    fn change_pin(
-        &mut self,
-        protocol: PinProtocol,
-        map: &[(Value, Value)],
-    ) -> CtapResult<Vec<u8>> {
+    fn change_pin(&mut self, protocol: PinProtocol, map: &[(Value, Value)]) -> CtapResult<Vec<u8>> {
         let auth = cbor::as_bytes(cbor::need(map, 4)?)?;
         let new_pin_enc = cbor::as_bytes(cbor::need(map, 5)?)?;
         let pin_hash_enc = cbor::as_bytes(cbor::need(map, 6)?)?;

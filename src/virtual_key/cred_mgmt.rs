@@ -103,9 +103,8 @@ impl Authenticator {
                 let m = sub_map()?;
                 let id = descriptor_id(cbor::need(m, 2)?)?;
                 let user = cbor::as_map(cbor::need(m, 3)?)?;
-                let user_id = cbor::as_bytes(
-                    cbor::get_text(user, "id").ok_or(Status::MissingParameter)?,
-                )?;
+                let user_id =
+                    cbor::as_bytes(cbor::get_text(user, "id").ok_or(Status::MissingParameter)?)?;
                 let name = cbor::get_text(user, "name")
                     .map(cbor::as_text)
                     .transpose()?;
@@ -161,8 +160,8 @@ impl Authenticator {
         }
         let id = self.pending_creds.remove(0);
         let cred = self.find_credential(&id).ok_or(Status::NoCredentials)?;
-        let key = p256::ecdsa::SigningKey::from_slice(&cred.private_key)
-            .map_err(|_| Status::Other)?;
+        let key =
+            p256::ecdsa::SigningKey::from_slice(&cred.private_key).map_err(|_| Status::Other)?;
         let cose = super::credential::cose_public_key(&key);
         let cose: Value = ciborium::de::from_reader(cose.as_slice()).map_err(|_| Status::Other)?;
         let mut user = vec![(text("id"), bytes(&cred.user_id))];

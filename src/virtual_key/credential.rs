@@ -243,7 +243,11 @@ impl Authenticator {
         let id = random_bytes(CREDENTIAL_ID_LEN);
         let cose = cose_public_key(&key);
         let mut ext_out = Vec::new();
-        if cred_protect > 1 || extensions.iter().any(|(k, _)| k.as_text() == Some("credProtect")) {
+        if cred_protect > 1
+            || extensions
+                .iter()
+                .any(|(k, _)| k.as_text() == Some("credProtect"))
+        {
             ext_out.push((text("credProtect"), int(i64::from(cred_protect))));
         }
         if hmac_secret {
@@ -432,8 +436,7 @@ impl Authenticator {
         v: &Value,
     ) -> CtapResult<(Zeroizing<Vec<u8>>, crate::ctap::pin_protocol::SharedSecret)> {
         let m = cbor::as_map(v)?;
-        let peer =
-            CoseKey::from_value(cbor::need(m, 1)?).map_err(|_| Status::InvalidParameter)?;
+        let peer = CoseKey::from_value(cbor::need(m, 1)?).map_err(|_| Status::InvalidParameter)?;
         let salt_enc = cbor::as_bytes(cbor::need(m, 2)?)?;
         let salt_auth = cbor::as_bytes(cbor::need(m, 3)?)?;
         let protocol = match cbor::get(m, 4) {

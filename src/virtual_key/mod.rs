@@ -127,7 +127,10 @@ pub fn open_device(path: &Path, presence: Option<PresenceMode>) -> crate::Result
 pub fn key_files(dir: &Path) -> crate::Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         crate::Error::input(
-            format!("cannot read the virtual key directory {}: {e}", dir.display()),
+            format!(
+                "cannot read the virtual key directory {}: {e}",
+                dir.display()
+            ),
             "create keys with `glasskey keys virtual-create --model a --out DIR/NAME.json`",
         )
     })?;

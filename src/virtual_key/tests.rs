@@ -108,7 +108,10 @@ impl Host {
                 (int(10), text(RP)),
             ])),
         )?;
-        let enc = super::cbor::get(r.as_map().unwrap(), 2).unwrap().as_bytes().unwrap();
+        let enc = super::cbor::get(r.as_map().unwrap(), 2)
+            .unwrap()
+            .as_bytes()
+            .unwrap();
         Ok(s.decrypt(enc).unwrap().to_vec())
     }
 
@@ -116,8 +119,13 @@ impl Host {
         let r = self
             .call(0x06, Some(map(vec![(int(1), int(2)), (int(2), int(1))])))
             .unwrap();
-        i64::try_from(super::cbor::get(r.as_map().unwrap(), 3).unwrap().as_integer().unwrap())
-            .unwrap()
+        i64::try_from(
+            super::cbor::get(r.as_map().unwrap(), 3)
+                .unwrap()
+                .as_integer()
+                .unwrap(),
+        )
+        .unwrap()
     }
 
     fn make_credential(
@@ -158,12 +166,19 @@ impl Host {
             params.push((int(9), int(2)));
         }
         let r = self.call(0x01, Some(map(params)))?;
-        let ad = super::cbor::get(r.as_map().unwrap(), 2).unwrap().as_bytes().unwrap();
+        let ad = super::cbor::get(r.as_map().unwrap(), 2)
+            .unwrap()
+            .as_bytes()
+            .unwrap();
         let parsed = crate::webauthn::auth_data::AuthenticatorData::parse(ad).unwrap();
         Ok(parsed.attested.unwrap().credential_id.clone())
     }
 
-    fn get_assertion(&mut self, token: Option<&[u8]>, allow: Option<&[u8]>) -> Result<Value, Status> {
+    fn get_assertion(
+        &mut self,
+        token: Option<&[u8]>,
+        allow: Option<&[u8]>,
+    ) -> Result<Value, Status> {
         let cdh = [2u8; 32];
         let mut params = vec![(int(1), text(RP)), (int(2), bytes(&cdh))];
         if let Some(id) = allow {
@@ -252,7 +267,10 @@ fn cred_protect_levels_are_enforced_without_uv() {
     let mut h3 = fresh(ModelId::A);
     let l3 = h3.make_credential(None, true, Some(3), None).unwrap();
     assert_eq!(h3.get_assertion(None, None), Err(Status::NoCredentials));
-    assert_eq!(h3.get_assertion(None, Some(&l3)), Err(Status::NoCredentials));
+    assert_eq!(
+        h3.get_assertion(None, Some(&l3)),
+        Err(Status::NoCredentials)
+    );
     h3.set_pin("123456").unwrap();
     let t = h3.token("123456", MC_GA).unwrap();
     assert!(h3.get_assertion(Some(&t), None).is_ok());
@@ -268,7 +286,10 @@ fn exclude_list_and_pin_requirements_for_resident_credentials() {
         Err(Status::CredentialExcluded)
     );
     h.set_pin("123456").unwrap();
-    assert_eq!(h.make_credential(None, true, None, None), Err(Status::PuatRequired));
+    assert_eq!(
+        h.make_credential(None, true, None, None),
+        Err(Status::PuatRequired)
+    );
     assert!(h.make_credential(None, false, None, None).is_ok()); // makeCredUvNotRqd
     let t = h.token("123456", MC_GA).unwrap();
     assert!(h.make_credential(Some(&t), true, None, None).is_ok());
@@ -318,13 +339,21 @@ fn malformed_requests_get_typed_ctap_errors() {
     assert_eq!(raw(&mut h, &[]), Status::InvalidLength.code());
     assert_eq!(raw(&mut h, &[0x55]), Status::InvalidCommand.code());
     assert_eq!(raw(&mut h, &[0x01, 0xa1]), Status::InvalidCbor.code());
-    assert_eq!(raw(&mut h, &[0x01, 0x80]), Status::CborUnexpectedType.code());
+    assert_eq!(
+        raw(&mut h, &[0x01, 0x80]),
+        Status::CborUnexpectedType.code()
+    );
     assert_eq!(raw(&mut h, &[0x01, 0xa0]), Status::MissingParameter.code());
     // rp must be a map
     assert_eq!(
         h.call(
             0x01,
-            Some(map(vec![(int(1), bytes(&[0; 32])), (int(2), int(5)), (int(3), int(1)), (int(4), int(1))]))
+            Some(map(vec![
+                (int(1), bytes(&[0; 32])),
+                (int(2), int(5)),
+                (int(3), int(1)),
+                (int(4), int(1))
+            ]))
         ),
         Err(Status::CborUnexpectedType)
     );
