@@ -284,3 +284,34 @@ fn keys_commands_on_virtual_keys_pick_one_by_name() {
     let out = glasskey(&["keys", "info", "--virtual", d, "--device", "vk-z9"], "");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn ctrl_c_at_a_pin_prompt_ends_the_program() {
+    let Some(p) = trussed() else { return };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glasskey"))
+        .args(["keys", "set-pin", "--device", &p.1])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin_kept_open = child.stdin.take();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "still waiting at the prompt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(!status.success());
+}
