@@ -61,13 +61,17 @@ fn a_bad_device_address_is_an_input_error() {
     );
 }
 
-/// The peer process, its address, and the directory holding its socket (kept alive).
-struct Peer(Child, String, #[allow(dead_code)] tempfile::TempDir);
+/// A peer process and its address; the directory holding its socket lives as long.
+struct Peer {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -99,13 +103,17 @@ fn trussed_with(extra: &[&str]) -> Option<Peer> {
         .strip_prefix("READY ")
         .expect("READY")
         .to_string();
-    Some(Peer(child, addr, dir))
+    Some(Peer {
+        child,
+        address: addr,
+        _dir: dir,
+    })
 }
 
 #[test]
 fn keys_info_set_pin_change_pin_and_reset_against_a_peer() {
     let Some(p) = trussed() else { return };
-    let dev = p.1.as_str();
+    let dev = p.address.as_str();
     let info = |json: bool| {
         let mut a = vec!["keys", "info", "--device", dev];
         if json {
@@ -187,7 +195,7 @@ fn ctrl_c_while_waiting_for_touch_cancels_on_the_key_and_exits_promptly() {
         return;
     };
     let child = Command::new(env!("CARGO_BIN_EXE_glasskey"))
-        .args(["keys", "reset", "--yes", "--device", &p.1])
+        .args(["keys", "reset", "--yes", "--device", &p.address])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -210,7 +218,7 @@ fn ctrl_c_while_waiting_for_touch_cancels_on_the_key_and_exits_promptly() {
     assert!(err.contains("cancelled"), "{err}");
     assert_eq!(out.status.code(), Some(3), "{err}");
     // the key is usable straight away: the CANCEL reached it
-    let out = glasskey(&["keys", "info", "--json", "--device", &p.1], "");
+    let out = glasskey(&["keys", "info", "--json", "--device", &p.address], "");
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -289,7 +297,7 @@ fn keys_commands_on_virtual_keys_pick_one_by_name() {
 fn ctrl_c_at_a_pin_prompt_ends_the_program() {
     let Some(p) = trussed() else { return };
     let mut child = Command::new(env!("CARGO_BIN_EXE_glasskey"))
-        .args(["keys", "set-pin", "--device", &p.1])
+        .args(["keys", "set-pin", "--device", &p.address])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
