@@ -132,6 +132,7 @@ fn main() {
         client_data_hash: [8; 32],
         allow_list: vec![id],
         up: None,
+        uv: None,
     };
     measure("trussed: getAssertion", budget, || {
         black_box(get_assertion(&mut dev, &ga, None).expect("getAssertion"));

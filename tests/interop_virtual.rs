@@ -69,6 +69,7 @@ fn virtual_key_enrolls_asserts_and_manages_credentials() {
         client_data_hash: [4; 32],
         allow_list: vec![cred.credential_id.clone()],
         up: None,
+        uv: None,
     };
     let a = get_assertion(&mut dev, &ga, Some(&t)).expect("getAssertion");
     let key =
