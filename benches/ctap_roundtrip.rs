@@ -1,142 +1,132 @@
-//! CTAP client costs: CTAPHID reassembly of the largest message and getInfo
-//! decoding (CPU only), and, when TRUSSED_PEER is set, whole round trips over a
-//! socket (INIT+getInfo, PIN token, makeCredential, getAssertion).
-//! Run with `cargo bench --bench ctap_roundtrip`.
+//! getAssertion round trips per second against the in-process virtual key,
+//! through full CTAPHID framing (fragment, channel, reassembly) and the state
+//! file update that follows every assertion (the signature counter).
+//! Goal: >= 5,000/s in release. Run: `cargo bench --bench ctap_roundtrip`.
 
-use std::hint::black_box;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use glasskey::ctap::command::permission;
-use glasskey::ctap::get_assertion::{get_assertion, GetAssertionRequest};
-use glasskey::ctap::make_credential::{make_credential, MakeCredentialRequest, RelyingParty, User};
-use glasskey::ctap::pin_protocol::PinProtocol;
-use glasskey::ctap::{pin, Device, Info};
-use glasskey::hid::packet::{fragment, Command as HidCmd, MAX_MESSAGE_LEN};
-use glasskey::hid::replay::{hex_decode, ReplayTransport};
-use glasskey::hid::{open_device, Channel};
-use glasskey::secret::Pin;
+use glasskey::hid::packet::{fragment, Packet, BROADCAST_CID};
+use glasskey::hid::transport::Transport;
+use glasskey::virtual_key::{create_key, open_dir, ModelId, PresenceMode};
 
-/// Run `f` for about `budget` (at least 5 times); print the median.
-fn measure(name: &str, budget: Duration, mut f: impl FnMut()) {
-    let mut times = Vec::new();
-    let start = Instant::now();
-    while times.len() < 5 || start.elapsed() < budget {
-        let t = Instant::now();
-        f();
-        times.push(t.elapsed());
+const CBOR: u8 = 0x10;
+const INIT: u8 = 0x06;
+
+fn send(t: &mut dyn Transport, cid: u32, cmd: u8, payload: &[u8]) {
+    for r in fragment(cid, cmd, payload).expect("fits") {
+        t.write_report(&r).expect("write");
     }
-    times.sort();
-    println!(
-        "{name:<44} median {:>10.1?}  ({} runs)",
-        times[times.len() / 2],
-        times.len()
-    );
 }
 
-fn init_answer(nonce: [u8; 8], cid: u32) -> [u8; 64] {
-    let mut p = nonce.to_vec();
-    p.extend(cid.to_be_bytes());
-    p.extend([2, 1, 0, 0, 5]);
-    fragment(0xffff_ffff, HidCmd::Init as u8, &p).expect("init")[0]
+fn recv(t: &mut dyn Transport) -> (u8, Vec<u8>) {
+    let r = t
+        .read_report(Duration::from_secs(5))
+        .expect("read")
+        .expect("a report");
+    let Packet::Init {
+        cmd, bcnt, data, ..
+    } = Packet::parse(&r)
+    else {
+        panic!("expected an init packet");
+    };
+    let mut out = data[..bcnt.min(data.len())].to_vec();
+    while out.len() < bcnt {
+        let r = t
+            .read_report(Duration::from_secs(5))
+            .expect("read")
+            .expect("a report");
+        let Packet::Cont { data, .. } = Packet::parse(&r) else {
+            panic!("expected a continuation");
+        };
+        out.extend_from_slice(&data[..(bcnt - out.len()).min(data.len())]);
+    }
+    (cmd, out)
+}
+
+fn cbor(v: &ciborium::Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(v, &mut out).expect("encode");
+    out
 }
 
 fn main() {
-    let payload: Vec<u8> = (0..MAX_MESSAGE_LEN).map(|i| i as u8).collect();
-    let frames = fragment(7, HidCmd::Cbor as u8, &payload).expect("fragment");
-    measure(
-        "reassemble 7609-byte message (129 frames)",
-        Duration::from_millis(500),
-        || {
-            let mut all = vec![init_answer([1; 8], 7)];
-            all.extend(frames.iter().copied());
-            let mut ch = Channel::open_with_nonce(Box::new(ReplayTransport::new(all)), [1; 8])
-                .expect("init");
-            black_box(ch.cbor(&[4], &mut |_| {}).expect("message"));
-        },
-    );
-
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/getinfo/libfido2-fuzz-getinfo-ctap23-SEMISYNTHETIC.cbor.hex"
-    ))
-    .expect("vector");
-    let cbor = hex_decode(
-        text.lines()
-            .find(|l| !l.starts_with('#'))
-            .expect("hex line"),
-    )
-    .expect("hex");
-    measure(
-        "decode getInfo (CTAP 2.3, 596 bytes)",
-        Duration::from_millis(500),
-        || {
-            black_box(Info::from_cbor(black_box(&cbor)).expect("info"));
-        },
-    );
-
-    let Ok(bin) = std::env::var("TRUSSED_PEER") else {
-        eprintln!("SKIPPED peer round trips: TRUSSED_PEER is not set");
-        return;
-    };
+    use ciborium::Value::{Array, Bytes, Integer, Map, Text};
     let dir = tempfile::tempdir().expect("tempdir");
-    let sock = dir.path().join("k.sock");
-    let mut child = Command::new(bin)
-        .arg("--unix")
-        .arg(&sock)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("peer");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("READY");
-    let addr = line.trim().trim_start_matches("READY ").to_string();
-    let budget = Duration::from_secs(2);
-    measure("trussed: connect + INIT + getInfo", budget, || {
-        black_box(Device::open(open_device(&addr).expect("connect")).expect("open"));
-    });
-    let mut dev = Device::open(open_device(&addr).expect("connect")).expect("open");
-    let p = Pin::new("1234".into());
-    pin::set_pin(&mut dev, PinProtocol::V2, &p).expect("setPIN");
-    dev.refresh_info().expect("info");
-    measure("trussed: PIN token (protocol 2)", budget, || {
-        black_box(
-            pin::get_token(&mut dev, &p, permission::MAKE_CREDENTIAL, Some("x.test"))
-                .expect("token"),
-        );
-    });
-    let req = MakeCredentialRequest {
-        client_data_hash: [7; 32],
-        rp: Some(RelyingParty {
-            id: "x.test".into(),
-            name: None,
-        }),
-        user: Some(User {
-            id: vec![1],
-            name: Some("u".into()),
-            display_name: None,
-        }),
-        algorithms: vec![-7],
-        ..Default::default()
-    };
-    let mut last = None;
-    measure("trussed: makeCredential (non-resident)", budget, || {
-        last = Some(make_credential(&mut dev, &req, None).expect("makeCredential"));
-    });
-    let id = last.expect("a credential").credential_id;
-    let ga = GetAssertionRequest {
-        rp_id: "x.test".into(),
-        client_data_hash: [8; 32],
-        allow_list: vec![id],
-        up: None,
-        uv: None,
-    };
-    measure("trussed: getAssertion", budget, || {
-        black_box(get_assertion(&mut dev, &ga, None).expect("getAssertion"));
-    });
-    let _ = child.kill();
-    let _ = child.wait();
+    create_key(
+        &dir.path().join("bench.json"),
+        ModelId::A,
+        PresenceMode::Approve,
+    )
+    .expect("create");
+    let mut t = open_dir(dir.path()).expect("open").remove(0).transport;
+    let t = t.as_mut();
+    send(t, BROADCAST_CID, INIT, &[0; 8]);
+    let (_, init) = recv(t);
+    let cid = u32::from_be_bytes([init[8], init[9], init[10], init[11]]);
+
+    let t_str = |s: &str| Text(s.into());
+    let mc = Map(vec![
+        (Integer(1.into()), Bytes(vec![0; 32])),
+        (
+            Integer(2.into()),
+            Map(vec![(t_str("id"), t_str("bench.example"))]),
+        ),
+        (
+            Integer(3.into()),
+            Map(vec![(t_str("id"), Bytes(b"u".to_vec()))]),
+        ),
+        (
+            Integer(4.into()),
+            Array(vec![Map(vec![
+                (t_str("alg"), Integer((-7).into())),
+                (t_str("type"), t_str("public-key")),
+            ])]),
+        ),
+    ]);
+    let mut req = vec![0x01];
+    req.extend_from_slice(&cbor(&mc));
+    send(t, cid, CBOR, &req);
+    let (_, resp) = recv(t);
+    assert_eq!(resp[0], 0, "makeCredential failed");
+    let att: ciborium::Value = ciborium::de::from_reader(&resp[1..]).expect("cbor");
+    let ad = att.as_map().expect("map")[1]
+        .1
+        .as_bytes()
+        .expect("authData")
+        .clone();
+    let id_len = usize::from(u16::from_be_bytes([ad[53], ad[54]]));
+    let cred_id = ad[55..55 + id_len].to_vec();
+
+    let ga = Map(vec![
+        (Integer(1.into()), t_str("bench.example")),
+        (Integer(2.into()), Bytes(vec![1; 32])),
+        (
+            Integer(3.into()),
+            Array(vec![Map(vec![
+                (t_str("id"), Bytes(cred_id)),
+                (t_str("type"), t_str("public-key")),
+            ])]),
+        ),
+    ]);
+    let mut req = vec![0x02];
+    req.extend_from_slice(&cbor(&ga));
+
+    for _ in 0..200 {
+        send(t, cid, CBOR, &req);
+        recv(t);
+    }
+    let n = 5000;
+    let started = Instant::now();
+    for _ in 0..n {
+        send(t, cid, CBOR, &req);
+        let (cmd, resp) = recv(t);
+        assert!(cmd == CBOR && resp[0] == 0, "getAssertion failed");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let rate = f64::from(n) / secs;
+    println!(
+        "ctap_roundtrip: {n} getAssertion round trips in {secs:.3} s = {rate:.0}/s ({:.1} us each; goal >= 5000/s: {})",
+        secs * 1e6 / f64::from(n),
+        if rate >= 5000.0 { "met" } else { "NOT met" }
+    );
 }

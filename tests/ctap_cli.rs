@@ -1,5 +1,8 @@
 //! `glasskey keys ...` as an operator runs it: the binary, its exit codes and output.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -81,7 +84,7 @@ fn trussed() -> Option<Peer> {
 
 fn trussed_with(extra: &[&str]) -> Option<Peer> {
     let Ok(bin) = std::env::var("TRUSSED_PEER") else {
-        eprintln!("SKIPPED: TRUSSED_PEER is not set; build the peers (../shared/peers/build.sh)");
+        skip::skip("TRUSSED_PEER is not set; build the peers with `make interop` (../shared/peers/build.sh)");
         return None;
     };
     let dir = tempfile::tempdir().unwrap();

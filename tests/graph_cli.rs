@@ -3,6 +3,9 @@
 //! posture; and an independent check of a registration body with
 //! python-fido2's server code.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 mod graph_support;
 
 use std::io::{BufRead, BufReader};
@@ -275,7 +278,7 @@ print("OK", auth.credential_data.aaguid)
 #[test]
 fn python_fido2_accepts_a_registration_body() {
     let Ok(python) = std::env::var("PEER_PYTHON") else {
-        eprintln!("SKIPPED python_fido2_accepts_a_registration_body: PEER_PYTHON is unset (eval \"$(/work/shared/peers/build.sh)\")");
+        skip::skip("python_fido2_accepts_a_registration_body: PEER_PYTHON is unset; build the peers with `make interop`");
         return;
     };
     let emu = start(glasskey::graph::emulator::State::demo());

@@ -3,6 +3,9 @@
 //! One fresh peer process per test. Skips loudly when the peers are not built
 //! (`eval "$(../shared/peers/build.sh)"` sets TRUSSED_PEER and OPENSK_PEER).
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,7 +52,7 @@ fn peer(kind: Kind, extra: &[&str]) -> Option<Peer> {
         Kind::OpenSk => "OPENSK_PEER",
     };
     let Ok(bin) = std::env::var(var) else {
-        eprintln!("SKIPPED: {var} is not set; build the peers (../shared/peers/build.sh) to run interop tests");
+        skip::skip(&format!("{var} is not set; build the peers with `make interop` (../shared/peers/build.sh) to run interop tests"));
         return None;
     };
     let dir = tempfile::tempdir().expect("tempdir");

@@ -2,6 +2,9 @@
 //! zbarimg and the text with pdftotext. Skips loudly when poppler-utils or
 //! zbar-tools are missing. Set GLASSKEY_KEEP_SHEETS=DIR to keep PDFs and PNGs.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 #[path = "ledger_fixture/mod.rs"]
 mod fixture;
 
@@ -20,9 +23,9 @@ fn have_tools() -> bool {
         .iter()
         .all(|t| Command::new(t).arg("-v").output().is_ok());
     if !ok {
-        eprintln!(
-            "\n*** SKIPPED: poppler-utils and zbar-tools are not installed; \
-             apt-get install -y poppler-utils zbar-tools to run the sheet tests ***\n"
+        skip::skip(
+            "poppler-utils and zbar-tools are not installed; \
+             apt-get install -y poppler-utils zbar-tools (or `make test`) to run the sheet tests",
         );
     }
     ok
@@ -60,10 +63,10 @@ fn text_of(pdf: &Path) -> String {
 }
 
 /// Every QR code on every page, decoded.
-fn qr_codes(pdf: &Path) -> Vec<String> {
-    let prefix = pdf.with_extension("");
+fn qr_codes(pdf: &Path, dpi: u32) -> Vec<String> {
+    let prefix = pdf.with_extension(format!("{dpi}dpi"));
     run(Command::new("pdftoppm")
-        .args(["-r", "150", "-png"])
+        .args(["-r", &dpi.to_string(), "-png"])
         .arg(pdf)
         .arg(&prefix));
     let dir = pdf.parent().unwrap();
@@ -96,7 +99,7 @@ fn kit_with(n: usize) -> (tempfile::TempDir, glasskey::ledger::Kit, State) {
     (dir, kit, state)
 }
 
-fn check_custody(n: usize, location: &str, paper: Paper) -> usize {
+fn check_custody(n: usize, location: &str, paper: Paper, dpis: &[u32]) -> usize {
     let (dir, kit, state) = kit_with(n);
     let ctx = SheetContext {
         config: kit.config(),
@@ -127,34 +130,36 @@ fn check_custody(n: usize, location: &str, paper: Paper) -> usize {
     }
     assert!(text.contains("OVERDUE"), "overdue keys must be marked");
 
-    let mut records: Vec<EnvelopeRecord> = qr_codes(&path)
-        .iter()
-        .map(|c| EnvelopeRecord::decode(c).unwrap())
-        .collect();
-    records.sort_by(|a, b| a.key.cmp(&b.key));
-    assert_eq!(
-        records.len(),
-        sealed.len(),
-        "one readable QR code per envelope"
-    );
-    for (r, k) in records.iter().zip(&sealed) {
-        let Custody::Sealed { seal, .. } = &k.custody else {
-            unreachable!()
-        };
+    for &dpi in dpis {
+        let mut records: Vec<EnvelopeRecord> = qr_codes(&path, dpi)
+            .iter()
+            .map(|c| EnvelopeRecord::decode(c).unwrap())
+            .collect();
+        records.sort_by(|a, b| a.key.cmp(&b.key));
         assert_eq!(
-            (&r.key, &r.seal, r.location.as_str()),
-            (&k.label, seal, location)
+            records.len(),
+            sealed.len(),
+            "one readable QR code per envelope at {dpi} dpi"
         );
-        assert_eq!(r.aaguid, k.aaguid.to_string());
-        assert_eq!(
-            r.credential_fp,
-            Some(credential_fingerprint(&k.credentials[0].credential_id.0))
-        );
-        assert_eq!(r.serial, k.serial);
-        assert_eq!(
-            (r.head_seq, r.head_hash16.as_str()),
-            (head.seq, &head.hash.to_hex()[..16])
-        );
+        for (r, k) in records.iter().zip(&sealed) {
+            let Custody::Sealed { seal, .. } = &k.custody else {
+                unreachable!()
+            };
+            assert_eq!(
+                (&r.key, &r.seal, r.location.as_str()),
+                (&k.label, seal, location)
+            );
+            assert_eq!(r.aaguid, k.aaguid.to_string());
+            assert_eq!(
+                r.credential_fp,
+                Some(credential_fingerprint(&k.credentials[0].credential_id.0))
+            );
+            assert_eq!(r.serial, k.serial);
+            assert_eq!(
+                (r.head_seq, r.head_hash16.as_str()),
+                (head.seq, &head.hash.to_hex()[..16])
+            );
+        }
     }
     let info = run(Command::new("pdfinfo").arg(&path));
     let want = if paper == Paper::A4 {
@@ -180,7 +185,7 @@ fn custody_sheet_one_page_reads_back() {
     if !have_tools() {
         return;
     }
-    assert_eq!(check_custody(6, "vault", Paper::A4), 1);
+    assert_eq!(check_custody(6, "vault", Paper::A4, &[100, 150]), 1);
 }
 
 #[test]
@@ -188,7 +193,7 @@ fn custody_sheet_many_envelopes_over_pages_letter() {
     if !have_tools() {
         return;
     }
-    assert!(check_custody(40, "office-safe", Paper::Letter) >= 4);
+    assert!(check_custody(40, "office-safe", Paper::Letter, &[150]) >= 4);
 }
 
 #[test]
@@ -239,6 +244,14 @@ fn check_sheet_lists_every_key_and_flags_overdue_and_failed() {
     assert_eq!(text.matches("OVERDUE").count(), overdue, "{text}");
     assert!(text.contains("FAILED"));
     assert!(text.contains("Alice Adams, Bob Brown"), "who was present");
+    assert!(text.contains("Every liveness check recorded in the last 90 days"));
+    let checks: usize = state.keys.values().map(|k| k.checks.len()).sum();
+    assert!(checks > 0);
+    assert_eq!(
+        text.matches("2026-04-01 10:00:00").count(),
+        checks,
+        "one history row per check"
+    );
     assert_eq!(head_in_pdf(&pdf), state.head);
 }
 

@@ -3,6 +3,9 @@
 //! through the socket shim. Skips loudly when the peers are not installed
 //! (see /work/shared/peers/README.md; `eval "$(cat /tmp/peers.vars)"`).
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,9 +18,9 @@ fn peer_env(names: &[&str]) -> Option<Vec<String>> {
     if values.len() == names.len() {
         Some(values)
     } else {
-        eprintln!(
-            "SKIPPED: {names:?} not set — the FIDO2 peers are not installed; run `eval \"$(cat /tmp/peers.vars)\"` (or shared/peers/build.sh) to run this test"
-        );
+        skip::skip(&format!(
+            "{names:?} not set: the FIDO2 peers are not built; run `make interop` (../shared/peers/build.sh) to run this test"
+        ));
         None
     }
 }
@@ -139,7 +142,9 @@ fn libfido2_tools_make_and_verify_credentials_and_assertions() {
     };
     let preload = &v[0];
     if Command::new("fido2-token").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: fido2-tools are not installed (apt-get install fido2-tools)");
+        skip::skip(
+            "fido2-tools are not installed (apt-get install fido2-tools, or `make interop`)",
+        );
         return;
     }
     let served = serve_fresh_key("b");

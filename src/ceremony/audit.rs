@@ -59,18 +59,24 @@ impl AuditReport {
 pub fn audit_offline(kit: &Kit, now: Timestamp) -> Result<AuditReport> {
     let mut report = AuditReport::default();
     let verify = kit.verify()?;
-    if verify.ok() {
-        report.push(Severity::Ok, "ledger", format!("{} events, hash chain intact", verify_events(kit)?));
-    } else {
-        report.push(Severity::Fail, "ledger", format!("ledger does not verify: {verify}"));
+    match &verify.problem {
+        None => report.push(
+            Severity::Ok,
+            "ledger",
+            format!("{} events, hash chain intact", verify.events),
+        ),
+        Some(p) => report.push(
+            Severity::Fail,
+            "ledger",
+            format!(
+                "ledger does not verify at event {}: {} ({})",
+                p.line, p.message, p.next
+            ),
+        ),
     }
     let state = kit.state()?;
     policy_findings(kit, &state, now, &mut report);
     Ok(report)
-}
-
-fn verify_events(kit: &Kit) -> Result<u64> {
-    Ok(kit.state()?.events)
 }
 
 fn policy_findings(kit: &Kit, state: &State, now: Timestamp, report: &mut AuditReport) {
@@ -80,7 +86,10 @@ fn policy_findings(kit: &Kit, state: &State, now: Timestamp, report: &mut AuditR
     let mut seals: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for key in state.active_keys() {
         for cred in &key.credentials {
-            per_account.entry(cred.account.as_str()).or_default().push(key);
+            per_account
+                .entry(cred.account.as_str())
+                .or_default()
+                .push(key);
             if cred.entra.is_none() {
                 report.push(
                     Severity::Fail,
@@ -92,7 +101,11 @@ fn policy_findings(kit: &Kit, state: &State, now: Timestamp, report: &mut AuditR
         if let crate::ledger::Custody::Sealed { seal, .. } = &key.custody {
             seals.entry(seal.clone()).or_default().push(&key.label);
         } else {
-            report.push(Severity::Warn, &key.label, "key is not sealed in an envelope");
+            report.push(
+                Severity::Warn,
+                &key.label,
+                "key is not sealed in an envelope",
+            );
         }
         match key.last_check() {
             Some(c) if !c.passed => report.push(
@@ -106,17 +119,32 @@ fn policy_findings(kit: &Kit, state: &State, now: Timestamp, report: &mut AuditR
             report.push(
                 Severity::Fail,
                 &key.label,
-                format!("liveness check overdue since {}", key.next_check_due(interval).date()),
+                format!(
+                    "liveness check overdue since {}",
+                    key.next_check_due(interval).date()
+                ),
             );
         }
     }
     for (seal, keys) in &seals {
         if keys.len() > 1 {
-            report.push(Severity::Fail, "policy", format!("seal {seal} is shared by keys {}", keys.join(", ")));
+            report.push(
+                Severity::Fail,
+                "policy",
+                format!("seal {seal} is shared by keys {}", keys.join(", ")),
+            );
         }
     }
-    let configured: BTreeSet<&str> = kit.config().accounts.iter().map(|a| a.upn.as_str()).collect();
-    let covered = configured.iter().filter(|a| per_account.contains_key(*a)).count() as u32;
+    let configured: BTreeSet<&str> = kit
+        .config()
+        .accounts
+        .iter()
+        .map(|a| a.upn.as_str())
+        .collect();
+    let covered = configured
+        .iter()
+        .filter(|a| per_account.contains_key(*a))
+        .count() as u32;
     let (severity, verdict) = if covered >= policy.min_accounts {
         (Severity::Ok, "meets")
     } else {
@@ -125,7 +153,10 @@ fn policy_findings(kit: &Kit, state: &State, now: Timestamp, report: &mut AuditR
     report.push(
         severity,
         "policy",
-        format!("{covered} account(s) with keys; {verdict} the minimum of {}", policy.min_accounts),
+        format!(
+            "{covered} account(s) with keys; {verdict} the minimum of {}",
+            policy.min_accounts
+        ),
     );
     for account in &configured {
         let keys = per_account.get(account).cloned().unwrap_or_default();
@@ -133,10 +164,18 @@ fn policy_findings(kit: &Kit, state: &State, now: Timestamp, report: &mut AuditR
         let locations: BTreeSet<_> = keys.iter().filter_map(|k| k.location.as_deref()).collect();
         let mut problems = Vec::new();
         if (keys.len() as u32) < policy.keys_per_account {
-            problems.push(format!("{} key(s), policy wants {}", keys.len(), policy.keys_per_account));
+            problems.push(format!(
+                "{} key(s), policy wants {}",
+                keys.len(),
+                policy.keys_per_account
+            ));
         }
         if (models.len() as u32) < policy.distinct_models {
-            problems.push(format!("{} model(s), policy wants {}", models.len(), policy.distinct_models));
+            problems.push(format!(
+                "{} model(s), policy wants {}",
+                models.len(),
+                policy.distinct_models
+            ));
         }
         if (locations.len() as u32) < policy.distinct_locations {
             problems.push(format!(
@@ -149,7 +188,12 @@ fn policy_findings(kit: &Kit, state: &State, now: Timestamp, report: &mut AuditR
             report.push(
                 Severity::Ok,
                 *account,
-                format!("{} keys, {} models, {} locations", keys.len(), models.len(), locations.len()),
+                format!(
+                    "{} keys, {} models, {} locations",
+                    keys.len(),
+                    models.len(),
+                    locations.len()
+                ),
             );
         } else {
             report.push(Severity::Fail, *account, problems.join("; "));
@@ -201,17 +245,27 @@ pub fn audit_online(kit: &Kit, graph: &GraphClient, report: &mut AuditReport) ->
         }
         for id in &known {
             if !methods.iter().any(|m| m.id == *id) {
-                report.push(Severity::Fail, upn, format!("method {id} from the ledger is missing in Entra"));
+                report.push(
+                    Severity::Fail,
+                    upn,
+                    format!("method {id} from the ledger is missing in Entra"),
+                );
             }
         }
-        for key in state.active_keys().filter(|k| k.credentials.iter().any(|c| c.account == upn)) {
+        for key in state
+            .active_keys()
+            .filter(|k| k.credentials.iter().any(|c| c.account == upn))
+        {
             let pf = graph::policy::preflight(&policy, &facts.groups, key.aaguid, true);
             if !pf.allowed {
                 let why: Vec<String> = pf.blockers.iter().map(|b| b.explain()).collect();
                 report.push(
                     Severity::Fail,
                     &key.label,
-                    format!("the tenant's FIDO2 policy no longer allows this model: {}", why.join("; ")),
+                    format!(
+                        "the tenant's FIDO2 policy no longer allows this model: {}",
+                        why.join("; ")
+                    ),
                 );
             }
         }
@@ -221,7 +275,10 @@ pub fn audit_online(kit: &Kit, graph: &GraphClient, report: &mut AuditReport) ->
 
 /// KQL for Microsoft Sentinel / Log Analytics alerts on the break-glass accounts.
 pub fn kql(object_ids: &[(String, String)]) -> String {
-    let ids: Vec<String> = object_ids.iter().map(|(_, id)| format!("\"{id}\"")).collect();
+    let ids: Vec<String> = object_ids
+        .iter()
+        .map(|(_, id)| format!("\"{id}\""))
+        .collect();
     let upns: Vec<String> = object_ids.iter().map(|(u, _)| format!("\"{u}\"")).collect();
     let ids = ids.join(", ");
     let upns = upns.join(", ");

@@ -12,7 +12,7 @@ use super::operator::Operator;
 use crate::attestation::{self, Counter};
 use crate::error::{Error, Result};
 use crate::graph::GraphClient;
-use crate::ledger::{CheckItem, Custody, Event, Kit, KeyState};
+use crate::ledger::{CheckItem, Custody, Event, KeyState, Kit};
 
 /// Below this many PIN retries glasskey will not try the PIN without --force:
 /// an honest check must never be what blocks a break-glass key.
@@ -38,7 +38,12 @@ pub struct CheckOutcome {
 }
 
 /// Announce the envelope and record that it was opened.
-pub fn open_envelope(kit: &Kit, ks: &KeyState, op: &mut dyn Operator, operators: &[String]) -> Result<()> {
+pub fn open_envelope(
+    kit: &Kit,
+    ks: &KeyState,
+    op: &mut dyn Operator,
+    operators: &[String],
+) -> Result<()> {
     if let Custody::Sealed { location, seal, .. } = &ks.custody {
         op.say(&format!(
             "key {}: take envelope with seal {seal} from {location}, check the seal is intact, open it, plug the key in",
@@ -74,7 +79,7 @@ pub fn check_key(
     })?;
     let mut checks = Vec::new();
     let mut advice = Vec::new();
-    let mut item = |checks: &mut Vec<CheckItem>, name: &str, passed: bool| {
+    let item = |checks: &mut Vec<CheckItem>, name: &str, passed: bool| {
         checks.push(CheckItem {
             name: name.into(),
             passed,
@@ -107,10 +112,14 @@ pub fn check_key(
             ));
             return finish(kit, ks, op, plan, checks, None, advice);
         }
-        Some(op.pin(&format!("PIN from the slip in the envelope of key {}", ks.label))?)
+        Some(op.pin(&format!(
+            "PIN from the slip in the envelope of key {}",
+            ks.label
+        ))?)
     };
 
-    let challenge: [u8; 32] = rand::rng().random();
+    let mut challenge = [0u8; 32];
+    rand::rng().fill_bytes(&mut challenge);
     let client_data = format!(
         "{{\"type\":\"webauthn.get\",\"challenge\":\"{}\",\"origin\":\"https://{}\",\"crossOrigin\":false}}",
         crate::webauthn::b64::encode(&challenge),
@@ -118,7 +127,12 @@ pub fn check_key(
     );
     let client_data_hash: [u8; 32] = Sha256::digest(client_data.as_bytes()).into();
     op.say(&format!("key {}: touch the key when it blinks", ks.label));
-    let assertion = match key.get_assertion(pin.as_ref(), &cred.rp_id, &cred.credential_id.0, &client_data_hash, op) {
+    let assertion = match key.get_assertion(
+        pin.as_ref(),
+        &cred.rp_id,
+        &cred.credential_id.0,
+        &client_data_hash,
+    ) {
         Ok(a) => a,
         Err(e) => {
             let (name, hint) = super::key::explain_assertion_failure(&e);
@@ -148,7 +162,11 @@ pub fn check_key(
             return finish(kit, ks, op, plan, checks, None, advice);
         }
     };
-    let rp_ok = facts.rp_id_matches(&cred.rp_id) && assertion.credential_id.as_deref().is_none_or(|id| id == cred.credential_id.0.as_slice());
+    let rp_ok = facts.rp_id_matches(&cred.rp_id)
+        && assertion
+            .credential_id
+            .as_deref()
+            .is_none_or(|id| id == cred.credential_id.0.as_slice());
     item(&mut checks, "rp_and_credential", rp_ok);
     if !rp_ok {
         advice.push("the assertion is for another relying party or credential: re-enroll".into());
@@ -163,7 +181,12 @@ pub fn check_key(
             advice.push("the key did not verify the PIN (UV flag clear): replace the key".into());
         }
     }
-    let previous = ks.checks.iter().rev().find_map(|c| c.counter).unwrap_or(cred.sign_count);
+    let previous = ks
+        .checks
+        .iter()
+        .rev()
+        .find_map(|c| c.counter)
+        .unwrap_or(cred.sign_count);
     match facts.counter_against(previous) {
         Counter::Advanced | Counter::NotImplemented => item(&mut checks, "counter", true),
         Counter::DidNotAdvance => {
@@ -240,7 +263,9 @@ fn finish(
         },
     )?;
     let location = match &ks.custody {
-        Custody::Sealed { location, .. } | Custody::Opened { location, .. } => Some(location.clone()),
+        Custody::Sealed { location, .. } | Custody::Opened { location, .. } => {
+            Some(location.clone())
+        }
         Custody::Unsealed => ks.location.clone(),
     };
     let mut new_seal = None;

@@ -59,24 +59,13 @@ pub fn touch_prompt() -> crate::ctap::device::KeepaliveHandler {
     })
 }
 
-/// Every key the options select: the virtual keys of `virtual_dir` (only the one
-/// named by `device`, when given), else the `device` address, else every FIDO key
-/// on USB. An empty list is not an error.
+/// Every key the options select. An empty list is not an error.
 pub fn discover(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Vec<FoundKey>> {
     if let Some(dir) = virtual_dir {
         // With --virtual, --device names one virtual key (its file stem).
-        let keys = crate::virtual_key::open_dir(dir)?;
-        if let Some(name) = device {
-            if !keys.iter().any(|v| v.name == name) {
-                return Err(Error::input(
-                    format!("there is no virtual key {name} in {}", dir.display()),
-                    "run `glasskey keys list --virtual DIR` to see the names",
-                ));
-            }
-        }
-        return Ok(keys
+        let keys: Vec<FoundKey> = crate::virtual_key::open_dir(dir)?
             .into_iter()
-            .filter(|v| device.is_none_or(|name| v.name == name))
+            .filter(|v| device.is_none_or(|d| d == v.name))
             .map(|v| FoundKey {
                 label: v.name.clone(),
                 source: KeySource::Virtual {
@@ -85,7 +74,14 @@ pub fn discover(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Vec<
                 },
                 transport: Some(v.transport),
             })
-            .collect());
+            .collect();
+        if let (Some(name), true) = (device, keys.is_empty()) {
+            return Err(Error::input(
+                format!("no virtual key named '{name}' in {}", dir.display()),
+                "give --device the file stem of a key in the --virtual folder",
+            ));
+        }
+        return Ok(keys);
     }
     if let Some(address) = device {
         let source = match hid::SocketAddress::parse(address) {

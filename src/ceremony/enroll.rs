@@ -15,7 +15,7 @@ use crate::graph::bundle::{self, KeyFacts, RequestItem};
 use crate::graph::types::{client_data_json, CreationOptions};
 use crate::graph::GraphClient;
 use crate::ledger::{Bytes, Event, Kit};
-use crate::report::{self, pin_slip::PinSlip};
+use crate::report::{self, PinSlip};
 use crate::secret::Pin;
 
 /// Where the PIN slip goes: a printer, never a file glasskey keeps.
@@ -94,10 +94,17 @@ pub fn enroll(
         ));
     }
 
-    let pin = provision_pin(kit, key, op, printer, plan, &prepared)?;
+    let pin = provision_pin(key, op, printer, plan, &prepared)?;
     let options = graph.creation_options(&user.id, None)?;
-    let item = RequestItem::for_user(&user, options.raw.clone());
-    let made = create_and_verify(kit, key, trust, op, &options, &pin, &prepared)?;
+    let item = RequestItem {
+        account: bundle::Account {
+            id: user.id.clone(),
+            user_principal_name: user.user_principal_name.clone(),
+        },
+        creation_options: options.raw.clone(),
+        graph_version: None,
+    };
+    let made = create_and_verify(key, trust, op, &options, &pin, &prepared)?;
     record_creation(kit, plan, &prepared, &made, &options)?;
 
     let response = bundle::response_item(
@@ -108,7 +115,10 @@ pub fn enroll(
         &prepared.label,
         prepared.key_facts(key),
     )?;
-    op.say(&format!("registering the credential on {} in Entra", plan.account));
+    op.say(&format!(
+        "registering the credential on {} in Entra",
+        plan.account
+    ));
     let method = graph.register(&user.id, &response.fido2_method).map_err(|e| {
         let mut err: Error = e.into();
         err.next = format!(
@@ -165,8 +175,8 @@ pub fn enroll_offline(
         ));
     }
     let prepared = prepare(kit, key, plan)?;
-    let pin = provision_pin(kit, key, op, printer, plan, &prepared)?;
-    let made = create_and_verify(kit, key, trust, op, &options, &pin, &prepared)?;
+    let pin = provision_pin(key, op, printer, plan, &prepared)?;
+    let made = create_and_verify(key, trust, op, &options, &pin, &prepared)?;
     record_creation(kit, plan, &prepared, &made, &options)?;
     let response = bundle::response_item(
         item,
@@ -194,16 +204,33 @@ impl Prepared {
             aaguid: key.aaguid(),
             model: Some(self.model.clone()),
             label: Some(self.label.clone()),
-            firmware: key.firmware(),
+            serial: None,
+            extra: key
+                .firmware()
+                .map(|f| {
+                    serde_json::Map::from_iter([(
+                        "firmware".to_string(),
+                        serde_json::Value::String(f),
+                    )])
+                })
+                .unwrap_or_default(),
         }
     }
 }
 
 fn prepare(kit: &Kit, key: &KeySession, plan: &EnrollPlan) -> Result<Prepared> {
     let config = kit.config();
-    if !config.accounts.iter().any(|a| a.upn.eq_ignore_ascii_case(&plan.account)) {
+    if !config
+        .accounts
+        .iter()
+        .any(|a| a.upn.eq_ignore_ascii_case(&plan.account))
+    {
         return Err(Error::input(
-            format!("{} is not a break-glass account in {}", plan.account, kit.dir().display()),
+            format!(
+                "{} is not a break-glass account in {}",
+                plan.account,
+                kit.dir().display()
+            ),
             "add it under [[accounts]] in glasskey.toml, or check the spelling",
         ));
     }
@@ -256,7 +283,7 @@ fn prepare(kit: &Kit, key: &KeySession, plan: &EnrollPlan) -> Result<Prepared> {
         label,
         seal,
         model,
-        min_pin_length: config.policy.pin_length().max(key.min_pin_length()),
+        min_pin_length: key.min_pin_length().max(DEFAULT_PIN_LENGTH),
     })
 }
 
@@ -275,7 +302,6 @@ fn ensure_seal_unused(state: &crate::ledger::State, seal: &str) -> Result<()> {
 }
 
 fn provision_pin(
-    kit: &Kit,
     key: &mut KeySession,
     op: &mut dyn Operator,
     printer: &mut dyn SlipPrinter,
@@ -283,7 +309,7 @@ fn provision_pin(
     prepared: &Prepared,
 ) -> Result<Pin> {
     if plan.reset {
-        super::keys::confirm_and_reset(key, op, plan.assume_yes)?;
+        super::key::confirm_and_reset(key, op, plan.assume_yes)?;
     } else if key.has_pin() {
         return Err(Error::input(
             format!("key {} already has a PIN", key.name()),
@@ -291,16 +317,22 @@ fn provision_pin(
         ));
     }
     let pin = match plan.pin {
-        PinChoice::Generate => generate_pin(prepared.min_pin_length.max(DEFAULT_PIN_LENGTH), PinAlphabet::Digits),
+        PinChoice::Generate => generate_pin(prepared.min_pin_length, PinAlphabet::Digits),
         PinChoice::Prompt => {
             let pin = op.pin("new PIN for the key")?;
             let again = op.pin("the same PIN again")?;
             if pin.expose() != again.expose() {
-                return Err(Error::input("the two PINs differ", "run enroll again and type the same PIN twice"));
+                return Err(Error::input(
+                    "the two PINs differ",
+                    "run enroll again and type the same PIN twice",
+                ));
             }
             if pin.len_code_points() < prepared.min_pin_length {
                 return Err(Error::input(
-                    format!("the PIN is shorter than the policy's {} characters", prepared.min_pin_length),
+                    format!(
+                        "the PIN is shorter than the policy's {} characters",
+                        prepared.min_pin_length
+                    ),
                     "choose a longer PIN, or let glasskey generate one",
                 ));
             }
@@ -316,10 +348,14 @@ fn provision_pin(
         account: plan.account.clone(),
         key_label: prepared.label.clone(),
         model: prepared.model.clone(),
-        seal: if prepared.seal.is_empty() { "(write it here)".into() } else { prepared.seal.clone() },
+        seal: if prepared.seal.is_empty() {
+            "(write it here)".into()
+        } else {
+            prepared.seal.clone()
+        },
     };
-    let paper = kit.config().paper();
-    let pdf = report::pin_slip::pin_slips(&[(slip, &pin)], paper)?;
+    let paper = report::Paper::A4;
+    let pdf = report::pin_slips(&[(slip, &pin)], paper)?;
     loop {
         match printer.print(&pdf) {
             Ok(()) => break,
@@ -338,7 +374,6 @@ fn provision_pin(
 }
 
 fn create_and_verify(
-    kit: &Kit,
     key: &mut KeySession,
     trust: &TrustStore,
     op: &mut dyn Operator,
@@ -348,10 +383,13 @@ fn create_and_verify(
 ) -> Result<MadeCredential> {
     let client_data_json = client_data_json(&options.challenge, &options.rp_id);
     let client_data_hash: [u8; 32] = Sha256::digest(&client_data_json).into();
-    op.say(&format!("creating the credential on key {}: touch the key when it blinks", prepared.label));
-    let mut made = key.make_credential(pin, options, &client_data_hash, op)?;
+    op.say(&format!(
+        "creating the credential on key {}: touch the key when it blinks",
+        prepared.label
+    ));
+    let mut made = key.make_credential(pin, options, &client_data_hash)?;
     made.client_data_json = client_data_json;
-    let policy = kit.config().policy.attestation_policy();
+    let policy = attestation::Policy::default();
     let report = attestation::verify_attestation(
         &made.attestation_object,
         &client_data_hash,
@@ -371,7 +409,10 @@ fn create_and_verify(
         attestation::Trust::Untrusted { reason } => format!("untrusted: {reason}"),
     };
     made.attestation_fingerprint = report.certificate_sha256.clone();
-    op.say(&format!("attestation verified offline: {}", made.attestation_summary));
+    op.say(&format!(
+        "attestation verified offline: {}",
+        made.attestation_summary
+    ));
     Ok(made)
 }
 

@@ -108,7 +108,9 @@ impl KeySession {
             problems.push("it does not offer ES256 credentials".into());
         }
         if info.remaining_discoverable_credentials == Some(0) {
-            problems.push("it has no free discoverable-credential slot (reset it or delete one)".into());
+            problems.push(
+                "it has no free discoverable-credential slot (reset it or delete one)".into(),
+            );
         }
         if info.preferred_pin_protocol().is_none() {
             problems.push("it offers no PIN/UV auth protocol glasskey knows (1 or 2)".into());
@@ -133,7 +135,12 @@ impl KeySession {
         if length <= self.min_pin_length() {
             return Ok(());
         }
-        let token = pin::get_token(&mut self.dev, current, permission::AUTHENTICATOR_CONFIG, None)?;
+        let token = pin::get_token(
+            &mut self.dev,
+            current,
+            permission::AUTHENTICATOR_CONFIG,
+            None,
+        )?;
         config::set_min_pin_length(&mut self.dev, &token, Some(length as u64), &[], false)?;
         self.dev.refresh_info()?;
         Ok(())
@@ -233,7 +240,12 @@ impl KeySession {
         client_data_hash: &[u8; 32],
     ) -> Result<AssertionOut> {
         let token = match current {
-            Some(p) => Some(pin::get_token(&mut self.dev, p, permission::GET_ASSERTION, Some(rp_id))?),
+            Some(p) => Some(pin::get_token(
+                &mut self.dev,
+                p,
+                permission::GET_ASSERTION,
+                Some(rp_id),
+            )?),
             None => None,
         };
         let req = GetAssertionRequest {
@@ -241,6 +253,7 @@ impl KeySession {
             client_data_hash: *client_data_hash,
             allow_list: vec![credential_id.to_vec()],
             up: Some(true),
+            uv: None,
         };
         let a = get_assertion::get_assertion(&mut self.dev, &req, token.as_ref())?;
         Ok(AssertionOut {
@@ -257,12 +270,41 @@ pub fn explain_assertion_failure(e: &Error) -> (&'static str, &'static str) {
     if has(Status::PinInvalid) {
         ("pin", "the PIN on the slip is wrong: the key cannot be trusted for an emergency — re-enroll it (reset, new PIN, new slip)")
     } else if has(Status::PinBlocked) || has(Status::PinAuthBlocked) {
-        ("pin", "the PIN is blocked: re-enroll the key (reset, new PIN, new slip)")
+        (
+            "pin",
+            "the PIN is blocked: re-enroll the key (reset, new PIN, new slip)",
+        )
     } else if has(Status::NoCredentials) {
         ("credential", "the key no longer holds the enrolled credential (reset or swapped): re-enroll it and investigate")
     } else if has(Status::UserActionTimeout) {
-        ("user_present", "nobody touched the key in time: run the check again and touch the key when it blinks")
+        (
+            "user_present",
+            "nobody touched the key in time: run the check again and touch the key when it blinks",
+        )
     } else {
         ("assertion", "the key failed the assertion: re-plug it and run the check again; if it fails again, replace the key")
     }
+}
+
+/// Factory-reset after the operator confirms, naming the key and the 10-second rule.
+pub fn confirm_and_reset(
+    key: &mut KeySession,
+    op: &mut dyn super::operator::Operator,
+    assume_yes: bool,
+) -> Result<()> {
+    let question = format!(
+        "factory-reset key {} ({})? This erases every credential and the PIN on it. \
+         Most keys accept a reset only within 10 seconds of being plugged in: re-plug it now if needed, \
+         then touch it when it blinks",
+        key.name(),
+        key.model_name()
+    );
+    if !assume_yes && !op.confirm(&question)? {
+        return Err(Error::input(
+            format!("reset of key {} cancelled", key.name()),
+            "nothing was changed; run the command again when ready",
+        ));
+    }
+    op.say(&format!("resetting key {}: touch it now", key.name()));
+    key.reset()
 }

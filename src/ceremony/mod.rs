@@ -1,5 +1,14 @@
 //! Operator-level procedures built from the lower layers (ctap, graph, ledger,
 //! report, attestation). The CLI calls these; they never print results themselves.
 
+pub mod audit;
+pub mod check;
+pub mod demo;
 pub mod devices;
+pub mod enroll;
+pub mod key;
 pub mod keys;
+pub mod operator;
+pub mod pin_gen;
+pub mod register;
+pub mod retire;

@@ -82,6 +82,9 @@ mod tests {
             }
         }
         // 10,000 draws: each digit ~1,000; a broken generator lands far outside.
-        assert!(counts.iter().all(|&n| (800..1200).contains(&n)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&n| (800..1200).contains(&n)),
+            "{counts:?}"
+        );
     }
 }

@@ -7,30 +7,48 @@ use crate::error::{Error, Result};
 use crate::graph::GraphClient;
 use crate::ledger::{Event, Kit};
 
+/// What the operator asked for.
+pub struct RetirePlan<'a> {
+    pub label: &'a str,
+    pub reason: &'a str,
+    pub operators: &'a [String],
+    pub assume_yes: bool,
+}
+
 pub fn retire(
     kit: &Kit,
-    label: &str,
-    reason: &str,
+    plan: &RetirePlan,
     graph: Option<&GraphClient>,
     key: Option<&mut KeySession>,
     op: &mut dyn Operator,
-    operators: &[String],
-    assume_yes: bool,
 ) -> Result<Vec<String>> {
+    let RetirePlan {
+        label,
+        reason,
+        operators,
+        assume_yes,
+    } = *plan;
     let state = kit.state()?;
-    let ks = state.keys.get(label).filter(|k| k.retired.is_none()).ok_or_else(|| {
-        Error::input(
-            format!("no active key labelled '{label}' in the ledger"),
-            "list keys with `glasskey ledger show`",
-        )
-    })?;
+    let ks = state
+        .keys
+        .get(label)
+        .filter(|k| k.retired.is_none())
+        .ok_or_else(|| {
+            Error::input(
+                format!("no active key labelled '{label}' in the ledger"),
+                "list keys with `glasskey ledger show`",
+            )
+        })?;
     let mut done = Vec::new();
     if let Some(graph) = graph {
         for cred in &ks.credentials {
             if let Some(entra) = &cred.entra {
                 let user = graph.user(&cred.account)?;
                 graph.delete_method(&user.id, &entra.method_id)?;
-                done.push(format!("deleted method {} from {}", entra.method_id, cred.account));
+                done.push(format!(
+                    "deleted method {} from {}",
+                    entra.method_id, cred.account
+                ));
             }
         }
     } else {
@@ -43,7 +61,7 @@ pub fn retire(
                 "plug in the right key, or retire without --reset",
             ));
         }
-        super::keys::confirm_and_reset(key, op, assume_yes)?;
+        super::key::confirm_and_reset(key, op, assume_yes)?;
         done.push("key factory-reset".into());
     }
     kit.append(

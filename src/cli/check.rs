@@ -2,6 +2,9 @@
 
 use clap::Args;
 
+use super::session;
+use crate::ceremony::operator::Operator;
+
 #[derive(Args, Debug)]
 pub struct CheckArgs {
     /// Check this key only (default: every key that is due).
@@ -25,4 +28,93 @@ pub struct CheckArgs {
     /// Who is present (repeat for each custodian); default: $USER.
     #[arg(long = "operator", value_name = "NAME")]
     pub operators: Vec<String>,
+}
+
+pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
+    use crate::ceremony::check::{self, CheckPlan};
+    let kit = session::open_kit(g)?;
+    let state = kit.state()?;
+    let interval = kit.config().policy.check_interval_days;
+    let now = crate::ledger::Timestamp::now();
+    let due: Vec<_> = state
+        .active_keys()
+        .filter(|k| match &args.key {
+            Some(label) => &k.label == label,
+            None => args.all || k.is_overdue(interval, now),
+        })
+        .collect();
+    if due.is_empty() {
+        return match &args.key {
+            Some(label) => Err(crate::Error::input(
+                format!("no active key labelled '{label}'"),
+                "list keys with `glasskey ledger show`",
+            )),
+            None => {
+                println!("no key is due for a check (use --all or --key LABEL to check anyway)");
+                Ok(())
+            }
+        };
+    }
+    let graph = if args.online {
+        Some(session::graph(g, &kit)?)
+    } else {
+        None
+    };
+    let mut op = session::TerminalOperator { assume_yes: false };
+    let operators = session::operators(&args.operators);
+    let mut outcomes = Vec::new();
+    for ks in due {
+        check::open_envelope(&kit, ks, &mut op, &operators)?;
+        if !op.confirm(&format!(
+            "is key {} plugged in (and no other key)?",
+            ks.label
+        ))? {
+            return Err(crate::Error::input(
+                "check stopped by the operator",
+                "run it again when the key is plugged in",
+            ));
+        }
+        let mut key = session::open_key(g)?;
+        let plan = CheckPlan {
+            presence_only: args.presence_only,
+            force: args.force,
+            new_seal: if args.key.is_some() {
+                args.new_seal.clone()
+            } else {
+                None
+            },
+            operators: operators.clone(),
+        };
+        let outcome = check::check_key(&kit, ks, &mut key, &mut op, &plan, graph.as_ref())?;
+        if !g.json {
+            println!(
+                "{}: {}",
+                outcome.key,
+                if outcome.passed { "PASSED" } else { "FAILED" }
+            );
+            for c in &outcome.checks {
+                println!("  [{}] {}", if c.passed { "ok" } else { "FAIL" }, c.name);
+            }
+            for a in &outcome.advice {
+                println!("  next: {a}");
+            }
+        }
+        outcomes.push(outcome);
+    }
+    if g.json {
+        super::print_json(&outcomes)?;
+    }
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| !o.passed)
+        .map(|o| o.key.as_str())
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(crate::Error::check(
+            format!("liveness check failed for {}", failed.join(", ")),
+            "follow the advice above for each failed key",
+        ))
+    }
 }

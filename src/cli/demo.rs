@@ -10,3 +10,39 @@ pub struct DemoArgs {
     #[arg(long, value_name = "DIR", default_value = "demo-out")]
     pub out: PathBuf,
 }
+
+pub fn run(args: DemoArgs, g: &super::GlobalArgs) -> crate::Result<()> {
+    let started = std::time::Instant::now();
+    let quiet = g.json;
+    let mut log = |line: &str| {
+        if !quiet {
+            println!("{line}");
+        }
+    };
+    let report = crate::ceremony::demo::run(&args.out, &mut log)?;
+    if g.json {
+        return super::print_json(&report);
+    }
+    println!();
+    println!(
+        "Done in {:.2} s: {} keys enrolled, {} of them passed the liveness check, audit {}.",
+        started.elapsed().as_secs_f64(),
+        report.keys.len(),
+        report.checks_passed,
+        if report.audit_healthy {
+            "healthy"
+        } else {
+            "found problems"
+        }
+    );
+    println!("Kit (config + ledger): {}", report.kit.display());
+    println!("Sheets:");
+    for s in &report.sheets {
+        println!("  {}", s.display());
+    }
+    println!(
+        "Rehearse by hand: glasskey --kit {} ledger show",
+        report.kit.display()
+    );
+    Ok(())
+}

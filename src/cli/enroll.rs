@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::session;
+use crate::ceremony::operator::Operator;
+
 #[derive(Args, Debug)]
 pub struct EnrollArgs {
     /// The break-glass account (userPrincipalName).
@@ -40,4 +43,100 @@ pub struct EnrollArgs {
     /// Offline split ceremony: where to write the response bundle.
     #[arg(long, value_name = "RESP.json")]
     pub out: Option<PathBuf>,
+}
+
+pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
+    use crate::ceremony::enroll::{self, EnrollPlan, PinChoice};
+    use crate::graph::bundle::{RequestBundle, ResponseBundle};
+    let kit = session::open_kit(g)?;
+    let mut op = session::TerminalOperator {
+        assume_yes: args.yes,
+    };
+    let mut printer = session::CommandPrinter {
+        command: args.pin_slip_cmd.clone(),
+    };
+    let trust = session::trust(g)?;
+    let operators = session::operators(&args.operators);
+    let plan = |account: String| EnrollPlan {
+        account,
+        location: args.location.clone().unwrap_or_default(),
+        label: args.label.clone(),
+        seal: args.seal.clone(),
+        reset: args.reset,
+        assume_yes: args.yes,
+        operators: operators.clone(),
+        pin: if args.pin_prompt {
+            PinChoice::Prompt
+        } else {
+            PinChoice::Generate
+        },
+    };
+    if let (Some(request), Some(out)) = (&args.request, &args.out) {
+        let bundle = RequestBundle::read(
+            request,
+            Some(&kit.config().tenant),
+            time::OffsetDateTime::now_utc(),
+        )?;
+        if args.location.is_none() {
+            return Err(crate::Error::input(
+                "--location is required",
+                "say where the sealed keys will be kept",
+            ));
+        }
+        let mut items = Vec::new();
+        for item in &bundle.items {
+            op.say(&format!(
+                "plug in the key for {} (only that key)",
+                item.account.user_principal_name
+            ));
+            if !op.confirm("ready?")? {
+                break;
+            }
+            let mut key = session::open_key(g)?;
+            let (response, _pin) = enroll::enroll_offline(
+                &kit,
+                &mut key,
+                &trust,
+                &mut op,
+                &mut printer,
+                &plan(item.account.user_principal_name.clone()),
+                item,
+            )?;
+            items.push(response);
+        }
+        let response = ResponseBundle::new(&bundle.tenant, items);
+        response.write(out)?;
+        println!("wrote {} item(s) to {}; register them online with `glasskey graph register --response {}`", response.items.len(), out.display(), out.display());
+        return Ok(());
+    }
+    let account = args.account.clone().ok_or_else(|| {
+        crate::Error::input(
+            "--account is required",
+            "name the break-glass account (UPN)",
+        )
+    })?;
+    let graph = session::graph(g, &kit)?;
+    let mut key = session::open_key(g)?;
+    let (enrolled, _pin) = enroll::enroll(
+        &kit,
+        &mut key,
+        &graph,
+        &trust,
+        &mut op,
+        &mut printer,
+        &plan(account),
+    )?;
+    if g.json {
+        return super::print_json(&enrolled);
+    }
+    println!(
+        "enrolled key {} ({}) for {} at {}, seal {}; Entra method {}",
+        enrolled.label,
+        enrolled.model,
+        enrolled.account,
+        enrolled.location,
+        enrolled.seal,
+        enrolled.method_id.as_deref().unwrap_or("-")
+    );
+    Ok(())
 }

@@ -119,6 +119,18 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
             let bundle = ResponseBundle::read(&response, tenant.as_deref())?;
             let (client, _) = sign_in(&g.graph)?;
             let reports = register_bundle(&client, &bundle, time::OffsetDateTime::now_utc());
+            // With a kit at hand, the ledger learns which credentials Entra now holds.
+            if g.kit.join(crate::ledger::CONFIG_FILE).exists() {
+                let kit = crate::ledger::Kit::open(&g.kit)?;
+                let operators = super::session::operators(&[]);
+                let added = crate::ceremony::register::record_registrations(
+                    &kit, &operators, &bundle, &reports,
+                )?;
+                eprintln!(
+                    "recorded {added} registration(s) in the ledger at {}",
+                    g.kit.display()
+                );
+            }
             if g.json {
                 print_json(&reports)?;
             } else {
@@ -269,7 +281,7 @@ fn emulator(state: Option<PathBuf>, listen: &str, print_state: bool) -> Result<(
 
 /// Sign in with what the flags and environment give: a certificate, a client
 /// secret (GLASSKEY_CLIENT_SECRET or --client-secret-file), else device code.
-fn sign_in(g: &GraphArgs) -> Result<(GraphClient, String)> {
+pub(crate) fn sign_in(g: &GraphArgs) -> Result<(GraphClient, String)> {
     let endpoints = Endpoints::resolve(
         g.cloud.as_deref(),
         g.login_url.as_deref(),

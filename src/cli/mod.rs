@@ -9,10 +9,16 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use crate::error::{Error, Result};
 
 pub mod attest;
+pub mod audit;
+pub mod check;
+pub mod demo;
+pub mod enroll;
 pub mod graph;
 pub mod keys;
 pub mod ledger;
 pub mod report;
+pub mod retire;
+pub mod session;
 pub mod virtual_keys;
 
 /// glasskey — set up, check and account for the FIDO2 keys of break-glass accounts.
@@ -94,6 +100,16 @@ pub enum Command {
     /// Verify attestation objects offline.
     #[command(subcommand)]
     Attest(attest::AttestCmd),
+    /// Onboard one key onto one break-glass account (or the offline half of a split ceremony).
+    Enroll(enroll::EnrollArgs),
+    /// The quarterly liveness check of sealed keys.
+    Check(check::CheckArgs),
+    /// Is the break-glass program healthy? (ledger, policy, and with --online the tenant)
+    Audit(audit::AuditArgs),
+    /// Take a key out of the program.
+    Retire(retire::RetireArgs),
+    /// The whole story on virtual keys and the local Graph emulator.
+    Demo(demo::DemoArgs),
     /// Print shell completions.
     #[command(hide = true)]
     Completions {
@@ -134,6 +150,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Report(cmd) => report::run(cmd, g),
         Command::Ledger(cmd) => ledger::run(cmd, g),
         Command::Attest(cmd) => attest::run(cmd, g),
+        Command::Enroll(args) => enroll::run(args, g),
+        Command::Check(args) => check::run(args, g),
+        Command::Audit(args) => audit::run(args, g),
+        Command::Retire(args) => retire::run(args, g),
+        Command::Demo(args) => demo::run(args, g),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

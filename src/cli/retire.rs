@@ -2,6 +2,8 @@
 
 use clap::Args;
 
+use super::session;
+
 #[derive(Args, Debug)]
 pub struct RetireArgs {
     /// The key's label.
@@ -22,4 +24,37 @@ pub struct RetireArgs {
     /// Who is present; default: $USER.
     #[arg(long = "operator", value_name = "NAME")]
     pub operators: Vec<String>,
+}
+
+pub fn run(args: RetireArgs, g: &super::GlobalArgs) -> crate::Result<()> {
+    let kit = session::open_kit(g)?;
+    let graph = if args.offline {
+        None
+    } else {
+        Some(session::graph(g, &kit)?)
+    };
+    let mut key = if args.reset {
+        Some(session::open_key(g)?)
+    } else {
+        None
+    };
+    let mut op = session::TerminalOperator {
+        assume_yes: args.yes,
+    };
+    let done = crate::ceremony::retire::retire(
+        &kit,
+        &crate::ceremony::retire::RetirePlan {
+            label: &args.key,
+            reason: &args.reason,
+            operators: &session::operators(&args.operators),
+            assume_yes: args.yes,
+        },
+        graph.as_ref(),
+        key.as_mut(),
+        &mut op,
+    )?;
+    for d in done {
+        println!("{d}");
+    }
+    Ok(())
 }

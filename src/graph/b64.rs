@@ -3,13 +3,11 @@
 //! base64url, standard base64 with or without `=`, and .NET `UrlTokenEncode`
 //! (base64url followed by one digit giving the number of stripped `=`).
 
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 
 /// Encode as base64url without padding (the canonical Graph encoding).
-pub fn encode(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+pub use crate::webauthn::b64::encode;
 
 /// Strict base64url-without-padding decode.
 pub fn decode_strict(text: &str) -> Option<Vec<u8>> {
@@ -22,16 +20,7 @@ pub fn decode_strict(text: &str) -> Option<Vec<u8>> {
 /// latter, the encoding Graph documents for v1.0.
 pub fn decode_lenient(text: &str) -> Option<Vec<u8>> {
     let t = text.trim();
-    if let Ok(b) = URL_SAFE_NO_PAD.decode(t) {
-        return Some(b);
-    }
-    if let Ok(b) = URL_SAFE.decode(t) {
-        return Some(b);
-    }
-    if let Ok(b) = STANDARD.decode(t) {
-        return Some(b);
-    }
-    if let Ok(b) = STANDARD_NO_PAD.decode(t) {
+    if let Ok(b) = crate::webauthn::b64::decode(t) {
         return Some(b);
     }
     // UrlTokenEncode: trailing digit 0..2 = number of '=' removed.

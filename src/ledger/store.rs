@@ -251,20 +251,14 @@ impl Ledger {
                 return Ok(Repair::CompletedLastEvent { seq: rec.seq });
             }
         }
-        let backup = self.path.with_file_name(format!(
-            "ledger.torn-{}-{}.bin",
-            walk.good_end,
-            Timestamp::now().datetime().unix_timestamp()
-        ));
-        let mut b = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&backup)
-            .map_err(|e| self.io("create the torn-tail backup", e))?;
+        let (mut b, backup) = self.create_backup(walk.good_end)?;
         b.write_all(torn)
             .map_err(|e| self.io("write the torn-tail backup", e))?;
         b.sync_all()
             .map_err(|e| self.io("sync the torn-tail backup", e))?;
+        if let Some(dir) = backup.parent() {
+            sync_dir(dir).map_err(|e| self.io("sync the directory of", e))?;
+        }
         file.set_len(walk.good_end)
             .map_err(|e| self.io("truncate", e))?;
         file.sync_all().map_err(|e| self.io("sync", e))?;
@@ -274,6 +268,35 @@ impl Ledger {
         Ok(Repair::CutTornTail {
             bytes: torn.len() as u64,
             backup,
+        })
+    }
+
+    /// A new file `ledger.torn-<offset>-<unix time>[-n].bin`; never overwrites one.
+    fn create_backup(&self, offset: u64) -> Result<(File, PathBuf), LedgerError> {
+        let stamp = Timestamp::now().datetime().unix_timestamp();
+        for n in 0..1000 {
+            let suffix = if n == 0 {
+                String::new()
+            } else {
+                format!("-{n}")
+            };
+            let path = self
+                .path
+                .with_file_name(format!("ledger.torn-{offset}-{stamp}{suffix}.bin"));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(f) => return Ok((f, path)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(LedgerError::Io {
+                        what: format!("create the torn-tail backup {}", path.display()),
+                        source: e.to_string(),
+                    })
+                }
+            }
+        }
+        Err(LedgerError::Io {
+            what: format!("create a torn-tail backup next to {}", self.path.display()),
+            source: "1000 backups with the same name already exist".into(),
         })
     }
 

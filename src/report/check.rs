@@ -69,9 +69,16 @@ pub fn check_sheet(ctx: &SheetContext) -> Result<Vec<u8>, ReportError> {
         row(&mut doc, ctx, key, y, interval);
         y += ROW;
     }
+    y = history(&mut doc, ctx, y + 6.0, &|doc: &mut Doc| {
+        doc.new_page();
+        header(doc, title, &facts, instruction);
+        CONTENT_TOP
+    });
     y += 4.0;
     if y + SIGNATURE_HEIGHT > bottom {
-        y = new_page(&mut doc);
+        doc.new_page();
+        header(&mut doc, title, &facts, instruction);
+        y = CONTENT_TOP;
     }
     signature_block(
         &mut doc,
@@ -81,6 +88,98 @@ pub fn check_sheet(ctx: &SheetContext) -> Result<Vec<u8>, ReportError> {
     );
     footers(&mut doc, head);
     Ok(doc.finish(&head_marker(head)))
+}
+
+const HISTORY_ROW: f32 = 5.0;
+/// Columns of the history table: x offset from the margin, title.
+const HISTORY_COLUMNS: [(f32, &str); 6] = [
+    (1.0, "Date (UTC)"),
+    (33.0, "Key"),
+    (66.0, "Result"),
+    (84.0, "Checks"),
+    (128.0, "Counter"),
+    (144.0, "Present"),
+];
+
+/// Every check recorded in the last interval, oldest first; returns the new y.
+fn history(
+    doc: &mut Doc,
+    ctx: &SheetContext,
+    mut y: f32,
+    new_page: &dyn Fn(&mut Doc) -> f32,
+) -> f32 {
+    let interval = ctx.config.policy.check_interval_days;
+    let since = ctx.now.datetime() - time::Duration::days(i64::from(interval));
+    let mut checks: Vec<(&KeyState, &crate::ledger::CheckRecord)> = ctx
+        .state
+        .keys
+        .values()
+        .flat_map(|k| k.checks.iter().map(move |c| (k, c)))
+        .filter(|(_, c)| c.time.datetime() >= since)
+        .collect();
+    checks.sort_by_key(|(_, c)| c.seq);
+    let bottom = doc.height - FOOTER_SPACE;
+    let width = doc.width - 2.0 * MARGIN;
+    let table_header = |doc: &mut Doc, y: f32| {
+        doc.fill(MARGIN, y, width, 6.0, LIGHT);
+        for (x, t) in HISTORY_COLUMNS {
+            doc.text(Face::Sans, 7.5, MARGIN + x, y + 4.2, t);
+        }
+        y + 7.0
+    };
+    if y + 20.0 > bottom {
+        y = new_page(doc);
+    }
+    let title = format!("Every liveness check recorded in the last {interval} days");
+    doc.text(Face::Sans, 11.0, MARGIN, y + 4.0, &title);
+    y += 7.0;
+    if checks.is_empty() {
+        doc.text_color(Face::Sans, 9.0, MARGIN, y + 4.0, "None.", RED);
+        return y + 8.0;
+    }
+    y = table_header(doc, y);
+    for (key, c) in checks {
+        if y + HISTORY_ROW > bottom {
+            let top = new_page(doc);
+            y = table_header(doc, top);
+        }
+        let names: Vec<&str> = c.checks.iter().map(|i| i.name.as_str()).collect();
+        let cells = [
+            c.time
+                .to_string()
+                .replace('T', " ")
+                .trim_end_matches('Z')
+                .to_string(),
+            key.label.clone(),
+            if c.passed {
+                "passed".into()
+            } else {
+                "FAILED".into()
+            },
+            names.join(", "),
+            c.counter.map_or("—".into(), |n| n.to_string()),
+            c.operators.join(", "),
+        ];
+        for (i, ((x, _), text)) in HISTORY_COLUMNS.iter().zip(cells.iter()).enumerate() {
+            let next_x = HISTORY_COLUMNS.get(i + 1).map_or(width, |c| c.0);
+            let text = doc.fit(Face::Sans, 7.5, text, next_x - x - 1.5);
+            let color = if i == 2 && !c.passed {
+                RED
+            } else {
+                super::pdf::BLACK
+            };
+            doc.text_color(Face::Sans, 7.5, MARGIN + x, y + 3.6, &text, color);
+        }
+        doc.line(
+            MARGIN,
+            y + HISTORY_ROW,
+            MARGIN + width,
+            y + HISTORY_ROW,
+            0.2,
+        );
+        y += HISTORY_ROW;
+    }
+    y
 }
 
 fn row(doc: &mut Doc, ctx: &SheetContext, key: &KeyState, y: f32, interval: u32) {

@@ -99,8 +99,13 @@ fn header(doc: &mut Doc, title: &str, facts: &str, instruction: &str) {
         &format!("{title}{continued}"),
     );
     let w = doc.width - 2.0 * MARGIN;
-    let facts = doc.fit(Face::Sans, 9.0, facts, w);
-    doc.text(Face::Sans, 9.0, MARGIN, 27.0, &facts);
+    // Shrink before shortening: every fact on this line matters.
+    let size = [9.0, 8.5, 8.0, 7.5]
+        .into_iter()
+        .find(|s| doc.width_mm(Face::Sans, *s, facts) <= w)
+        .unwrap_or(7.5);
+    let facts = doc.fit(Face::Sans, size, facts, w);
+    doc.text(Face::Sans, size, MARGIN, 27.0, &facts);
     let instruction = doc.fit(Face::Sans, 8.0, instruction, w);
     doc.text_color(Face::Sans, 8.0, MARGIN, 32.0, &instruction, GREY);
     doc.line(MARGIN, 34.5, doc.width - MARGIN, 34.5, 0.8);

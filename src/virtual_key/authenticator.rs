@@ -71,7 +71,14 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// Power up a key from its state; `path` is where changes are saved (None: memory only).
-    pub fn new(state: KeyState, path: Option<PathBuf>) -> crate::Result<Authenticator> {
+    /// Signature counters are saved only every `COUNTER_SAVE_EVERY` assertions, so
+    /// each power-up skips them ahead by that much: a counter never repeats.
+    pub fn new(mut state: KeyState, path: Option<PathBuf>) -> crate::Result<Authenticator> {
+        for c in &mut state.credentials {
+            c.sign_count = c
+                .sign_count
+                .saturating_add(super::credential::COUNTER_SAVE_EVERY);
+        }
         let attestation_key =
             SigningKey::from_pkcs8_der(&state.attestation.key_pkcs8).map_err(|e| {
                 crate::Error::input(

@@ -81,7 +81,7 @@ impl Authenticator {
                 if creds.is_empty() {
                     return Err(Status::NoCredentials);
                 }
-                creds.sort_by(|a, b| b.created.cmp(&a.created));
+                creds.sort_by_key(|c| std::cmp::Reverse(c.created));
                 let total = creds.len();
                 self.pending_creds = creds.iter().map(|c| c.id.clone()).collect();
                 self.next_cred(Some(total))

@@ -23,6 +23,8 @@ use crate::webauthn::cose::{CoseKey, ALG_ES256};
 pub const CREDENTIAL_ID_LEN: usize = 32;
 /// Non-discoverable credentials kept; the oldest go first beyond this.
 const MAX_NON_RESIDENT: usize = 1000;
+/// Assertions between saves of a counter (see `Authenticator::new`).
+pub const COUNTER_SAVE_EVERY: u32 = 16;
 /// getNextAssertion must follow within this time.
 const NEXT_ASSERTION_WINDOW: Duration = Duration::from_secs(30);
 const USER_ID_MAX: usize = 64;
@@ -370,7 +372,7 @@ impl Authenticator {
                 .iter()
                 .filter(|c| c.discoverable && c.rp_id == rp_id)
                 .collect();
-            v.sort_by(|a, b| b.created.cmp(&a.created));
+            v.sort_by_key(|c| std::cmp::Reverse(c.created));
             v
         } else {
             allow
@@ -471,8 +473,12 @@ impl Authenticator {
             .iter_mut()
             .find(|c| c.id == id)
             .ok_or(Status::NoCredentials)?;
-        cred.sign_count = cred.sign_count.wrapping_add(1);
-        self.dirty = true;
+        cred.sign_count = cred.sign_count.saturating_add(1);
+        // Counter-only changes are saved every COUNTER_SAVE_EVERY uses; power-up
+        // skips ahead by as much, so the counter never goes backwards.
+        if cred.sign_count % COUNTER_SAVE_EVERY == 1 {
+            self.dirty = true;
+        }
         let cred = cred.clone();
         let mut ext = Vec::new();
         if let Some((salts, shared)) = &req.hmac {

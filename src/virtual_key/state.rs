@@ -254,8 +254,8 @@ impl KeyState {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| StateError::Write(path.into(), e.to_string()))?;
+        let json =
+            serde_json::to_vec(self).map_err(|e| StateError::Write(path.into(), e.to_string()))?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

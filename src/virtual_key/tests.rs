@@ -312,7 +312,16 @@ fn sign_count_grows_and_persists() {
         h.get_assertion(None, Some(&id)).unwrap();
     }
     let state = KeyState::load(&h.path).unwrap();
-    assert_eq!(state.credentials[0].sign_count, 3);
+    assert_eq!(state.credentials[0].sign_count, 1); // saved on the first use
+                                                    // after a power cycle the counter continues above every value already used
+    h.auth = Authenticator::new(state, Some(h.path.clone())).unwrap();
+    let r = h.get_assertion(None, Some(&id)).unwrap();
+    let ad = super::cbor::get(r.as_map().unwrap(), 2)
+        .unwrap()
+        .as_bytes()
+        .unwrap();
+    let counter = u32::from_be_bytes([ad[33], ad[34], ad[35], ad[36]]);
+    assert!(counter > 3, "counter {counter} went backwards");
 }
 
 #[test]
