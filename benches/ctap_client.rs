@@ -1,7 +1,7 @@
 //! CTAP client costs: CTAPHID reassembly of the largest message and getInfo
 //! decoding (CPU only), and, when TRUSSED_PEER is set, whole round trips over a
 //! socket (INIT+getInfo, PIN token, makeCredential, getAssertion).
-//! Run with `cargo bench --bench ctap_roundtrip`.
+//! Run with `cargo bench --bench ctap_client`.
 
 use std::hint::black_box;
 use std::io::{BufRead, BufReader};
@@ -132,6 +132,7 @@ fn main() {
         client_data_hash: [8; 32],
         allow_list: vec![id],
         up: None,
+        uv: None,
     };
     measure("trussed: getAssertion", budget, || {
         black_box(get_assertion(&mut dev, &ga, None).expect("getAssertion"));

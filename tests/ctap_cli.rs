@@ -64,13 +64,17 @@ fn a_bad_device_address_is_an_input_error() {
     );
 }
 
-/// The peer process, its address, and the directory holding its socket (kept alive).
-struct Peer(Child, String, #[allow(dead_code)] tempfile::TempDir);
+/// A peer process and its address; the directory holding its socket lives as long.
+struct Peer {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -102,13 +106,17 @@ fn trussed_with(extra: &[&str]) -> Option<Peer> {
         .strip_prefix("READY ")
         .expect("READY")
         .to_string();
-    Some(Peer(child, addr, dir))
+    Some(Peer {
+        child,
+        address: addr,
+        _dir: dir,
+    })
 }
 
 #[test]
 fn keys_info_set_pin_change_pin_and_reset_against_a_peer() {
     let Some(p) = trussed() else { return };
-    let dev = p.1.as_str();
+    let dev = p.address.as_str();
     let info = |json: bool| {
         let mut a = vec!["keys", "info", "--device", dev];
         if json {
@@ -190,7 +198,7 @@ fn ctrl_c_while_waiting_for_touch_cancels_on_the_key_and_exits_promptly() {
         return;
     };
     let child = Command::new(env!("CARGO_BIN_EXE_glasskey"))
-        .args(["keys", "reset", "--yes", "--device", &p.1])
+        .args(["keys", "reset", "--yes", "--device", &p.address])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -213,11 +221,108 @@ fn ctrl_c_while_waiting_for_touch_cancels_on_the_key_and_exits_promptly() {
     assert!(err.contains("cancelled"), "{err}");
     assert_eq!(out.status.code(), Some(3), "{err}");
     // the key is usable straight away: the CANCEL reached it
-    let out = glasskey(&["keys", "info", "--json", "--device", &p.1], "");
+    let out = glasskey(&["keys", "info", "--json", "--device", &p.address], "");
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn keys_commands_on_virtual_keys_pick_one_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for (model, name) in [("a", "vk-a1"), ("b", "vk-b1")] {
+        let out = glasskey(
+            &[
+                "keys",
+                "virtual-create",
+                "--model",
+                model,
+                "--out",
+                &format!("{d}/{name}.json"),
+            ],
+            "",
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = glasskey(&["keys", "list", "--json", "--virtual", d], "");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["vk-a1", "vk-b1"]);
+    assert!(v[0]["model"].as_str().unwrap().contains("model A"), "{v}");
+
+    let out = glasskey(&["keys", "set-pin", "--virtual", d], "1234\n1234\n");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "two keys: the operator must pick one"
+    );
+    let out = glasskey(
+        &["keys", "set-pin", "--virtual", d, "--device", "vk-b1"],
+        "123456\n123456\n",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = glasskey(&["keys", "list", "--json", "--virtual", d], "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v[0]["pin_set"].as_bool(), v[1]["pin_set"].as_bool()),
+        (Some(false), Some(true))
+    );
+    let out = glasskey(&["keys", "info", "--virtual", d, "--device", "vk-z9"], "");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn ctrl_c_at_a_pin_prompt_ends_the_program() {
+    let Some(p) = trussed() else { return };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glasskey"))
+        .args(["keys", "set-pin", "--device", &p.address])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin_kept_open = child.stdin.take();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "still waiting at the prompt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(!status.success());
 }

@@ -367,3 +367,64 @@ fn replayed_device_reads_info_and_pin_retries() {
     let retries = pin::get_retries(&mut dev).unwrap();
     assert_eq!(retries.retries, 8);
 }
+
+/// A tiny deterministic generator (no dependency needed for a smoke fuzz).
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+#[test]
+fn random_garbage_never_panics_the_parsers_or_the_channel() {
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let seeds = [
+        getinfo_cbor("getinfo/libfido2-fuzz-getinfo-ctap23-SEMISYNTHETIC.cbor.hex"),
+        body_of("wiredata/libfido2-getassertion-response.hex", 0),
+        body_of("wiredata/libfido2-regress-makecred.hex", 0),
+    ];
+    for round in 0..3000 {
+        // half pure noise, half a real answer with random bytes overwritten
+        let data = if round % 2 == 0 {
+            let n = (rng.next() % 300) as usize;
+            rng.bytes(n)
+        } else {
+            let mut d = seeds[round % 3].clone();
+            for _ in 0..1 + rng.next() % 4 {
+                let i = (rng.next() as usize) % d.len();
+                d[i] = rng.next() as u8;
+            }
+            d
+        };
+        let _ = Info::from_cbor(&data);
+        let _ = Assertion::parse(&data);
+        let _ = MakeCredentialResponse::parse(&data);
+        let _ = RpEntry::from_response(&data);
+        let _ = CredentialEntry::from_response(&data);
+    }
+    for _ in 0..200 {
+        let cid = [0, 0x22, 0, 2];
+        let reports: Vec<[u8; REPORT_LEN]> = (0..1 + rng.next() % 6)
+            .map(|_| {
+                let mut r: [u8; REPORT_LEN] = rng.bytes(REPORT_LEN).try_into().unwrap();
+                if !rng.next().is_multiple_of(4) {
+                    r[..4].copy_from_slice(&cid);
+                }
+                r
+            })
+            .collect();
+        let mut all = vec![init_answer(&cid)];
+        all.extend(reports);
+        let mut ch = Channel::open_with_nonce(Box::new(ReplayTransport::new(all)), NONCE).unwrap();
+        ch.set_idle_timeout(std::time::Duration::from_millis(20));
+        let _ = ch.call(Command::Cbor, &[4], &mut |_| {});
+    }
+}

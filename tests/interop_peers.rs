@@ -313,6 +313,7 @@ fn interop_make_credential_attestation_verifies_and_assertion_verifies() {
             client_data_hash: cdh("get"),
             allow_list: vec![resp.credential_id.clone()],
             up: None,
+            uv: None,
         };
         let a = get_assertion(&mut dev, &req, Some(&t)).expect("getAssertion");
         assert!(a.auth_data.flags.user_verified());
@@ -355,6 +356,7 @@ fn interop_discoverable_assertions_and_credential_management() {
                 client_data_hash: cdh("d"),
                 allow_list: vec![],
                 up: None,
+                uv: None,
             },
             Some(&t),
         )

@@ -59,7 +59,9 @@ pub fn touch_prompt() -> crate::ctap::device::KeepaliveHandler {
     })
 }
 
-/// Every key the options select. An empty list is not an error.
+/// Every key the options select: the virtual keys of `virtual_dir` (only the one
+/// named by `device`, when given), else the `device` address, else every FIDO key
+/// on USB. An empty list is not an error.
 pub fn discover(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Vec<FoundKey>> {
     if let Some(dir) = virtual_dir {
         // With --virtual, --device names one virtual key (its file stem).

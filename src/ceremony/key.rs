@@ -255,6 +255,7 @@ impl KeySession {
             client_data_hash: *client_data_hash,
             allow_list: vec![credential_id.to_vec()],
             up: Some(true),
+            uv: None,
         };
         let a = get_assertion::get_assertion(&mut self.dev, &req, token.as_ref())?;
         Ok(AssertionOut {

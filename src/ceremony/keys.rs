@@ -38,7 +38,20 @@ pub struct KeyReport {
 
 /// The catalogue's "Vendor Model" for an AAGUID.
 pub fn model_name(aaguid: &Aaguid) -> Option<String> {
-    catalogue::lookup(aaguid).map(|m| format!("{} {}", m.vendor, m.model))
+    catalogue::lookup(aaguid).map(|m| {
+        // "Yubico" + "YubiKey 5 NFC", but not "glasskey (virtual)" + "glasskey virtual model A".
+        let brand = m
+            .vendor
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_lowercase();
+        if !brand.is_empty() && m.model.to_lowercase().contains(&brand) {
+            m.model.clone()
+        } else {
+            format!("{} {}", m.vendor, m.model)
+        }
+    })
 }
 
 fn summarize(

@@ -110,3 +110,26 @@ impl From<CtapError> for crate::Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ExitClass;
+
+    #[test]
+    fn operator_messages_name_the_problem_and_the_next_step() {
+        let wrong: crate::Error = CtapError::PinInvalid { retries: Some(1) }.into();
+        assert!(wrong.what.contains("1 attempt left"), "{wrong}");
+        assert_eq!(wrong.class, ExitClass::Input);
+        let blocked: crate::Error = CtapError::Status(Status::PinBlocked).into();
+        assert!(
+            blocked.what.contains("reset") && blocked.next.contains("reset"),
+            "{blocked}"
+        );
+        assert_eq!(blocked.class, ExitClass::DeviceOrNetwork);
+        let slow: crate::Error = CtapError::Status(Status::UserActionTimeout).into();
+        assert!(slow.next.contains("touch"), "{slow}");
+        let bad: crate::Error = CtapError::malformed("getInfo", "x").into();
+        assert!(bad.what.contains("getInfo"));
+    }
+}

@@ -19,6 +19,8 @@ pub struct GetAssertionRequest {
     pub allow_list: Vec<Vec<u8>>,
     /// `Some(false)` asks for no touch (silent probe); `None` leaves the default (true).
     pub up: Option<bool>,
+    /// Built-in user verification (fingerprint keys); PIN-based uv goes through the token.
+    pub uv: Option<bool>,
 }
 
 /// One assertion, with authData kept exactly as signed.
@@ -102,8 +104,15 @@ impl GetAssertionRequest {
                 ),
             ));
         }
+        let mut options = Vec::new();
         if let Some(up) = self.up {
-            m.push((int(5), map(vec![(text("up"), Value::Bool(up))])));
+            options.push((text("up"), Value::Bool(up)));
+        }
+        if let Some(uv) = self.uv {
+            options.push((text("uv"), Value::Bool(uv)));
+        }
+        if !options.is_empty() {
+            m.push((int(5), map(options)));
         }
         if let Some(t) = token {
             m.push((int(6), bytes(&t.authenticate(&self.client_data_hash))));
@@ -155,11 +164,14 @@ mod tests {
             client_data_hash: [1; 32],
             allow_list: vec![vec![9; 16]],
             up: Some(false),
+            uv: None,
         };
         let v = req.to_cbor(None);
         let f = Fields::new("t", &v).unwrap();
         assert!(f.get(3).is_some());
-        assert!(f.get(5).is_some());
+        assert_eq!(f.map(5).unwrap().map(<[_]>::len), Some(1));
         assert!(f.get(6).is_none());
+        let bare = GetAssertionRequest::default().to_cbor(None);
+        assert!(Fields::new("t", &bare).unwrap().get(5).is_none());
     }
 }

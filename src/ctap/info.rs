@@ -188,3 +188,50 @@ impl Info {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctap::cbor::{bytes, encode, int, map, text};
+
+    fn info_with(extra: Vec<(Value, Value)>) -> Result<Info, CtapError> {
+        let mut m = vec![
+            (int(1), Value::Array(vec![text("FIDO_2_1")])),
+            (int(3), bytes(&[7; 16])),
+        ];
+        m.extend(extra);
+        Info::from_cbor(&encode(&map(m)))
+    }
+
+    #[test]
+    fn pin_protocol_follows_the_keys_preference_and_skips_unknown_ones() {
+        let i = info_with(vec![(int(6), Value::Array(vec![int(3), int(2), int(1)]))]).unwrap();
+        assert_eq!(i.preferred_pin_protocol(), Some(PinProtocol::V2));
+        let clientpin = map(vec![(text("clientPin"), Value::Bool(false))]);
+        let i = info_with(vec![(int(4), clientpin)]).unwrap();
+        assert_eq!(
+            i.preferred_pin_protocol(),
+            Some(PinProtocol::V1),
+            "2.0 keys list none"
+        );
+        assert_eq!(info_with(vec![]).unwrap().preferred_pin_protocol(), None);
+    }
+
+    #[test]
+    fn required_fields_and_wrong_types_are_errors() {
+        assert!(Info::from_cbor(&encode(&map(vec![(int(3), bytes(&[7; 16]))]))).is_err());
+        assert!(info_with(vec![(int(5), text("big"))]).is_err());
+        assert!(info_with(vec![(int(4), map(vec![(text("rk"), int(1))]))]).is_err());
+        let short_aaguid = map(vec![
+            (int(1), Value::Array(vec![text("FIDO_2_0")])),
+            (int(3), bytes(&[1; 15])),
+        ]);
+        assert!(Info::from_cbor(&encode(&short_aaguid)).is_err());
+        assert_eq!(
+            info_with(vec![(int(0x7f), text("future"))])
+                .unwrap()
+                .min_pin_len(),
+            4
+        );
+    }
+}

@@ -5,11 +5,14 @@
 //! or it keeps blinking and the next command finds it busy. So Ctrl-C only sets
 //! a flag; the channel, which polls the flag between reads, sends CANCEL.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Set by the SIGINT handler; read by every token made with [`CancelToken::ctrl_c`].
 static CTRL_C: AtomicBool = AtomicBool::new(false);
+/// How many requests are waiting on a key with a Ctrl-C token. When none is,
+/// Ctrl-C ends the process as usual (e.g. at a PIN prompt).
+static WAITING: AtomicUsize = AtomicUsize::new(0);
 
 /// A flag a caller raises to abandon the request in flight.
 #[derive(Clone, Debug)]
@@ -47,6 +50,16 @@ impl CancelToken {
         self.flag().load(Ordering::SeqCst)
     }
 
+    /// Mark a request as waiting on the key until the guard drops: while one
+    /// waits, Ctrl-C cancels it instead of ending the process.
+    pub fn waiting(&self) -> WaitGuard {
+        let counted = matches!(self.0, Inner::CtrlC);
+        if counted {
+            WAITING.fetch_add(1, Ordering::SeqCst);
+        }
+        WaitGuard { counted }
+    }
+
     fn flag(&self) -> &AtomicBool {
         match &self.0 {
             Inner::Owned(f) => f,
@@ -55,10 +68,24 @@ impl CancelToken {
     }
 }
 
+/// Held while a request waits on a key; see [`CancelToken::waiting`].
+pub struct WaitGuard {
+    counted: bool,
+}
+
+impl Drop for WaitGuard {
+    fn drop(&mut self) {
+        if self.counted {
+            WAITING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 extern "C" fn on_sigint(_signal: libc::c_int) {
-    // A second Ctrl-C while the first is still being handled ends the process:
-    // an operator pressing it twice wants out, even if the key does not answer.
-    if CTRL_C.swap(true, Ordering::SeqCst) {
+    // Nothing waiting on a key: behave like the default handler. A second Ctrl-C
+    // while the first is still being handled also ends the process: an operator
+    // pressing it twice wants out, even if the key does not answer.
+    if WAITING.load(Ordering::SeqCst) == 0 || CTRL_C.swap(true, Ordering::SeqCst) {
         // SAFETY: _exit is async-signal-safe.
         unsafe { libc::_exit(130) };
     }

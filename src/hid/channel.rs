@@ -324,6 +324,7 @@ impl Channel {
         cmd: Command,
         on_keepalive: &mut dyn FnMut(KeepaliveStatus),
     ) -> Result<Vec<u8>, HidError> {
+        let _waiting = self.cancel.waiting();
         let started = Instant::now();
         let mut cancel_sent: Option<Instant> = None;
         let mut last_heard = Instant::now();

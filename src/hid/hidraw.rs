@@ -79,13 +79,13 @@ impl HidTransport {
         let c_path =
             CString::new(path).map_err(|_| TransportError::Io(format!("bad path {path:?}")))?;
         let opened = with_api(|api| api.open_path(&c_path))?
-            .ok_or_else(|| TransportError::Disconnected(path.to_string()))?;
+            .ok_or_else(|| TransportError::NotFound(path.to_string()))?;
         let device = opened.map_err(|e| {
             let text = e.to_string();
             if text.contains("Permission denied") || text.contains("os error 13") {
                 TransportError::PermissionDenied(path.to_string())
             } else if text.contains("No such file") || text.contains("os error 2") {
-                TransportError::Disconnected(path.to_string())
+                TransportError::NotFound(path.to_string())
             } else {
                 TransportError::Io(format!("{path}: {text}"))
             }

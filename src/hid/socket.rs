@@ -67,7 +67,7 @@ impl SocketTransport {
         let io = |e: std::io::Error| match e.kind() {
             ErrorKind::PermissionDenied => TransportError::PermissionDenied(address.to_string()),
             ErrorKind::NotFound | ErrorKind::ConnectionRefused => {
-                TransportError::Disconnected(address.to_string())
+                TransportError::NotFound(address.to_string())
             }
             _ => TransportError::Io(format!("{address}: {e}")),
         };

@@ -39,6 +39,8 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
 pub enum TransportError {
     /// The device went away (unplugged, socket closed).
     Disconnected(String),
+    /// Nothing at that path or address (typo, key not plugged in, peer not running).
+    NotFound(String),
     /// The OS refused access (permissions on /dev/hidraw*).
     PermissionDenied(String),
     /// Any other I/O failure.
@@ -49,6 +51,7 @@ impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TransportError::Disconnected(d) => write!(f, "the key at {d} was disconnected"),
+            TransportError::NotFound(d) => write!(f, "there is no key at {d}"),
             TransportError::PermissionDenied(d) => write!(f, "no permission to open {d}"),
             TransportError::Io(e) => write!(f, "device I/O failed: {e}"),
         }
@@ -63,8 +66,11 @@ impl From<TransportError> for crate::Error {
             TransportError::Disconnected(_) => {
                 "plug the key back in (firmly, directly into the computer) and run the command again"
             }
+            TransportError::NotFound(_) => {
+                "check the path or address (`glasskey keys list` shows the keys plugged in)"
+            }
             TransportError::PermissionDenied(_) => {
-                "install glasskey's udev rules (sudo make install) and re-plug the key, or join the glasskey group"
+                "install glasskey's udev rules (udev/70-glasskey-fido.rules into /etc/udev/rules.d, see its header) and re-plug the key, or join the glasskey group"
             }
             TransportError::Io(_) => "re-plug the key and try again; if it persists, try another USB port",
         };
