@@ -26,8 +26,11 @@ const INIT_NONCE_LEN: usize = 8;
 /// host once per message instead of once per 64-byte report.
 pub struct Link {
     pub rx: Receiver<Report>,
-    pub tx: Box<dyn FnMut(&[Report]) -> bool + Send>,
+    pub tx: SendMessage,
 }
+
+/// Sends the reports of one message to the host; false once the host is gone.
+pub type SendMessage = Box<dyn FnMut(&[Report]) -> bool + Send>;
 
 impl Link {
     fn send_message(&mut self, cid: u32, cmd: Command, payload: &[u8]) {
