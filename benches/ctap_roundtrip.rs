@@ -1,132 +1,108 @@
-//! getAssertion round trips per second against the in-process virtual key,
-//! through full CTAPHID framing (fragment, channel, reassembly) and the state
-//! file update that follows every assertion (the signature counter).
+//! getAssertion round trips per second against the in-process virtual key, as
+//! glasskey itself makes them: `ctap::get_assertion` over `ctap::Device`, so
+//! each round trip includes CBOR encoding, CTAPHID fragmentation, the thread
+//! hand-over to the key, the key's work (signature, counter, the state-file
+//! save every few assertions) and reassembly and parsing of the answer.
 //! Goal: >= 5,000/s in release. Run: `cargo bench --bench ctap_roundtrip`.
+//! The machine's load average is printed with the figures: on a shared 2-core
+//! machine it moves them more than anything in the code.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use glasskey::hid::packet::{fragment, Packet, BROADCAST_CID};
-use glasskey::hid::transport::Transport;
+use glasskey::attestation::assertion::verify_assertion;
+use glasskey::ctap::get_assertion::{get_assertion, Assertion, GetAssertionRequest};
+use glasskey::ctap::make_credential::{make_credential, MakeCredentialRequest, RelyingParty, User};
+use glasskey::ctap::Device;
 use glasskey::virtual_key::{create_key, open_dir, ModelId, PresenceMode};
 
-const CBOR: u8 = 0x10;
-const INIT: u8 = 0x06;
+const RUNS: usize = 5;
+const ROUND_TRIPS: u32 = 5000;
+const GOAL_PER_SEC: f64 = 5000.0;
 
-fn send(t: &mut dyn Transport, cid: u32, cmd: u8, payload: &[u8]) {
-    for r in fragment(cid, cmd, payload).expect("fits") {
-        t.write_report(&r).expect("write");
-    }
-}
-
-fn recv(t: &mut dyn Transport) -> (u8, Vec<u8>) {
-    let r = t
-        .read_report(Duration::from_secs(5))
-        .expect("read")
-        .expect("a report");
-    let Packet::Init {
-        cmd, bcnt, data, ..
-    } = Packet::parse(&r)
-    else {
-        panic!("expected an init packet");
-    };
-    let mut out = data[..bcnt.min(data.len())].to_vec();
-    while out.len() < bcnt {
-        let r = t
-            .read_report(Duration::from_secs(5))
-            .expect("read")
-            .expect("a report");
-        let Packet::Cont { data, .. } = Packet::parse(&r) else {
-            panic!("expected a continuation");
-        };
-        out.extend_from_slice(&data[..(bcnt - out.len()).min(data.len())]);
-    }
-    (cmd, out)
-}
-
-fn cbor(v: &ciborium::Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    ciborium::ser::into_writer(v, &mut out).expect("encode");
-    out
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn main() {
-    use ciborium::Value::{Array, Bytes, Integer, Map, Text};
     let dir = tempfile::tempdir().expect("tempdir");
-    create_key(
-        &dir.path().join("bench.json"),
-        ModelId::A,
-        PresenceMode::Approve,
+    let key_file = dir.path().join("bench.json");
+    create_key(&key_file, ModelId::A, PresenceMode::Approve).expect("create");
+    let transport = open_dir(dir.path()).expect("open").remove(0).transport;
+    let mut dev = Device::open(transport).expect("INIT and getInfo");
+
+    let made = make_credential(
+        &mut dev,
+        &MakeCredentialRequest {
+            client_data_hash: [0; 32],
+            rp: Some(RelyingParty {
+                id: "bench.example".into(),
+                name: None,
+            }),
+            user: Some(User {
+                id: b"u".to_vec(),
+                name: None,
+                display_name: None,
+            }),
+            ..Default::default()
+        },
+        None,
     )
-    .expect("create");
-    let mut t = open_dir(dir.path()).expect("open").remove(0).transport;
-    let t = t.as_mut();
-    send(t, BROADCAST_CID, INIT, &[0; 8]);
-    let (_, init) = recv(t);
-    let cid = u32::from_be_bytes([init[8], init[9], init[10], init[11]]);
+    .expect("makeCredential");
+    let public_key = made.public_key.to_cbor();
+    let req = GetAssertionRequest {
+        rp_id: "bench.example".into(),
+        client_data_hash: [1; 32],
+        allow_list: vec![made.credential_id.clone()],
+        up: None,
+    };
+    // The figure counts only answers that are real: signed by the credential, counter advancing.
+    let check = |a: &Assertion, after: u32| -> u32 {
+        let facts = verify_assertion(
+            &public_key,
+            &a.auth_data_raw,
+            &req.client_data_hash,
+            &a.signature,
+        )
+        .expect("the assertion verifies with the credential's public key");
+        assert!(
+            facts.sign_count > after,
+            "signature counter did not advance"
+        );
+        facts.sign_count
+    };
 
-    let t_str = |s: &str| Text(s.into());
-    let mc = Map(vec![
-        (Integer(1.into()), Bytes(vec![0; 32])),
-        (
-            Integer(2.into()),
-            Map(vec![(t_str("id"), t_str("bench.example"))]),
-        ),
-        (
-            Integer(3.into()),
-            Map(vec![(t_str("id"), Bytes(b"u".to_vec()))]),
-        ),
-        (
-            Integer(4.into()),
-            Array(vec![Map(vec![
-                (t_str("alg"), Integer((-7).into())),
-                (t_str("type"), t_str("public-key")),
-            ])]),
-        ),
-    ]);
-    let mut req = vec![0x01];
-    req.extend_from_slice(&cbor(&mc));
-    send(t, cid, CBOR, &req);
-    let (_, resp) = recv(t);
-    assert_eq!(resp[0], 0, "makeCredential failed");
-    let att: ciborium::Value = ciborium::de::from_reader(&resp[1..]).expect("cbor");
-    let ad = att.as_map().expect("map")[1]
-        .1
-        .as_bytes()
-        .expect("authData")
-        .clone();
-    let id_len = usize::from(u16::from_be_bytes([ad[53], ad[54]]));
-    let cred_id = ad[55..55 + id_len].to_vec();
-
-    let ga = Map(vec![
-        (Integer(1.into()), t_str("bench.example")),
-        (Integer(2.into()), Bytes(vec![1; 32])),
-        (
-            Integer(3.into()),
-            Array(vec![Map(vec![
-                (t_str("id"), Bytes(cred_id)),
-                (t_str("type"), t_str("public-key")),
-            ])]),
-        ),
-    ]);
-    let mut req = vec![0x02];
-    req.extend_from_slice(&cbor(&ga));
-
+    let mut counter = 0;
     for _ in 0..200 {
-        send(t, cid, CBOR, &req);
-        recv(t);
+        counter = check(
+            &get_assertion(&mut dev, &req, None).expect("warm-up"),
+            counter,
+        );
     }
-    let n = 5000;
-    let started = Instant::now();
-    for _ in 0..n {
-        send(t, cid, CBOR, &req);
-        let (cmd, resp) = recv(t);
-        assert!(cmd == CBOR && resp[0] == 0, "getAssertion failed");
+    let mut rates = Vec::with_capacity(RUNS);
+    for run in 1..=RUNS {
+        let load = load_average();
+        let started = Instant::now();
+        let mut last = None;
+        for _ in 0..ROUND_TRIPS {
+            last = Some(get_assertion(&mut dev, &req, None).expect("getAssertion"));
+        }
+        let secs = started.elapsed().as_secs_f64();
+        counter = check(&last.expect("at least one round trip"), counter);
+        let rate = f64::from(ROUND_TRIPS) / secs;
+        println!(
+            "ctap_roundtrip run {run}: {ROUND_TRIPS} getAssertion in {secs:.3} s = {rate:.0}/s ({:.1} us each; load {load})",
+            secs * 1e6 / f64::from(ROUND_TRIPS),
+        );
+        rates.push(rate);
     }
-    let secs = started.elapsed().as_secs_f64();
-    let rate = f64::from(n) / secs;
+    rates.sort_by(f64::total_cmp);
+    let median = rates[rates.len() / 2];
     println!(
-        "ctap_roundtrip: {n} getAssertion round trips in {secs:.3} s = {rate:.0}/s ({:.1} us each; goal >= 5000/s: {})",
-        secs * 1e6 / f64::from(n),
-        if rate >= 5000.0 { "met" } else { "NOT met" }
+        "ctap_roundtrip: median {median:.0}/s over {RUNS} runs (min {:.0}, max {:.0}); goal >= {GOAL_PER_SEC:.0}/s: {}",
+        rates[0],
+        rates[rates.len() - 1],
+        if median >= GOAL_PER_SEC { "met" } else { "NOT met" }
     );
 }

@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::cbor::{self, bytes, int, text, CtapResult};
 use super::model::Model;
+use super::signer::SignerCache;
 use super::state::{KeyState, StoredCredential, PIN_RETRIES_MAX};
 use crate::ctap::pin_protocol::{KeyAgreementKey, PinProtocol};
 use crate::ctap::{CtapCommand, Status};
@@ -67,6 +68,7 @@ pub struct Authenticator {
     pub(super) pending_rps: Vec<String>,
     pub(super) pending_creds: Vec<Vec<u8>>,
     pub(super) dirty: bool,
+    pub(super) signers: SignerCache,
 }
 
 impl Authenticator {
@@ -100,6 +102,7 @@ impl Authenticator {
             pending_rps: Vec::new(),
             pending_creds: Vec::new(),
             dirty: false,
+            signers: SignerCache::new(),
         })
     }
 

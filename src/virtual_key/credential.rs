@@ -91,10 +91,6 @@ pub(super) fn cose_public_key(sk: &SigningKey) -> Vec<u8> {
     .to_cbor()
 }
 
-fn signing_key(cred: &StoredCredential) -> CtapResult<SigningKey> {
-    SigningKey::from_slice(&cred.private_key).map_err(|_| Status::Other)
-}
-
 fn sign(key: &SigningKey, auth_data: &[u8], client_data_hash: &[u8]) -> Vec<u8> {
     let sig: DerSignature = key.sign(&[auth_data, client_data_hash].concat());
     sig.as_bytes().to_vec()
@@ -506,7 +502,7 @@ impl Authenticator {
             None,
             (!ext.is_empty()).then_some(Value::Map(ext)),
         );
-        let sig = sign(&signing_key(&cred)?, &ad, &req.client_data_hash);
+        let sig = self.signers.sign(&cred, &[&ad, &req.client_data_hash])?;
         let mut body = vec![
             (
                 int(1),

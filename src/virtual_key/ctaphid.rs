@@ -21,21 +21,22 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(100);
 const INIT_NONCE_LEN: usize = 8;
 
 /// The two directions of one connection: reports from the host arrive on `rx`;
-/// `tx` sends one to the host and returns false once the host is gone.
+/// `tx` sends the reports of one message to the host, in order, and returns
+/// false once the host is gone. Handing over a whole message at once wakes the
+/// host once per message instead of once per 64-byte report.
 pub struct Link {
     pub rx: Receiver<Report>,
-    pub tx: Box<dyn FnMut(&Report) -> bool + Send>,
+    pub tx: SendMessage,
 }
+
+/// Sends the reports of one message to the host; false once the host is gone.
+pub type SendMessage = Box<dyn FnMut(&[Report]) -> bool + Send>;
 
 impl Link {
     fn send_message(&mut self, cid: u32, cmd: Command, payload: &[u8]) {
         match fragment(cid, cmd as u8, payload) {
             Ok(reports) => {
-                for r in &reports {
-                    if !(self.tx)(r) {
-                        return;
-                    }
-                }
+                (self.tx)(&reports);
             }
             // Responses are built by this module and always fit; fail loudly to the host.
             Err(_) => self.send_error(cid, error_code::OTHER),
@@ -48,7 +49,7 @@ impl Link {
         r[4] = Command::Error as u8 | 0x80;
         r[6] = 1;
         r[7] = code;
-        (self.tx)(&r);
+        (self.tx)(&[r]);
     }
 }
 

@@ -22,6 +22,7 @@ mod credential;
 pub mod ctaphid;
 pub mod model;
 pub mod serve;
+mod signer;
 pub mod state;
 mod transport;
 

@@ -129,7 +129,7 @@ fn serve_connection(device: &mut Device, stream: Box<dyn Stream>) {
     });
     let mut link = Link {
         rx,
-        tx: Box::new(move |r: &Report| writer.write_all(r).is_ok()),
+        tx: Box::new(move |reports: &[Report]| writer.write_all(reports.as_flattened()).is_ok()),
     };
     device.run(&mut link);
     drop(link);
