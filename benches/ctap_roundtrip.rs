@@ -56,6 +56,7 @@ fn main() {
         client_data_hash: [1; 32],
         allow_list: vec![made.credential_id.clone()],
         up: None,
+        uv: None,
     };
     // The figure counts only answers that are real: signed by the credential, counter advancing.
     let check = |a: &Assertion, after: u32| -> u32 {
