@@ -91,6 +91,7 @@ fn assertions_verify_and_their_counter_never_repeats_across_unplugs() {
         client_data_hash: [4; 32],
         allow_list: vec![made.credential_id.clone()],
         up: None,
+        uv: None,
     };
     let public_key = made.public_key.to_cbor();
     let mut last = 0;
