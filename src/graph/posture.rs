@@ -191,19 +191,30 @@ pub fn evaluate(f: &PostureFacts) -> Vec<Finding> {
                 .ends_with(".onmicrosoft.com")
                 && u.on_premises_sync_enabled != Some(true),
             detail: format!(
-                "{} (onPremisesSyncEnabled {:?})",
-                u.user_principal_name, u.on_premises_sync_enabled
+                "{} ({})",
+                u.user_principal_name,
+                match u.on_premises_sync_enabled {
+                    Some(true) => "synced from on-premises AD",
+                    Some(false) | None => "not synced from on-premises",
+                }
             ),
         },
         Finding {
             check: "account enabled",
             ok: u.account_enabled == Some(true),
-            detail: format!("accountEnabled {:?}", u.account_enabled),
+            detail: match u.account_enabled {
+                Some(true) => "enabled".into(),
+                Some(false) => "DISABLED: enable it in Entra".into(),
+                None => "Graph did not say (accountEnabled missing)".into(),
+            },
         },
         Finding {
             check: "member (not guest)",
             ok: u.user_type.as_deref() == Some("Member"),
-            detail: format!("userType {:?}", u.user_type),
+            detail: format!(
+                "userType {}",
+                u.user_type.as_deref().unwrap_or("not reported")
+            ),
         },
     ];
     let ga = &f.global_admin;
