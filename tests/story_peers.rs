@@ -104,6 +104,15 @@ fn story_peers_as_the_two_models() {
         ledger["state"]["keys"].as_object().unwrap().is_empty(),
         "a refused key is not in the ledger: {ledger}"
     );
+    // …but the abandoned enrollments are recorded, naming each key that needs a reset.
+    let warnings = ledger["state"]["warnings"].to_string();
+    for label in ["refused-t", "refused-o"] {
+        assert!(
+            warnings.contains(&format!("enrollment of key '{label}'"))
+                && warnings.contains("reset the key"),
+            "abandoned enrollment of {label} recorded: {warnings}"
+        );
+    }
     let out = story.ok(&["--json", "graph", "methods", "--account", BG1], "");
     assert!(!out.contains("\"id\""), "nothing was registered: {out}");
     drop((t0, o0));

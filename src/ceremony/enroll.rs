@@ -94,32 +94,35 @@ pub fn enroll(
         ));
     }
 
-    let pin = provision_pin(key, op, printer, plan, &prepared)?;
-    let options = graph.creation_options(&user.id, None)?;
-    let item = RequestItem {
-        account: bundle::Account {
-            id: user.id.clone(),
-            user_principal_name: user.user_principal_name.clone(),
-        },
-        creation_options: options.raw.clone(),
-        graph_version: None,
-    };
-    let made = create_and_verify(kit, key, trust, op, &options, &pin, &prepared)?;
-    record_creation(kit, plan, &prepared, &made, &options)?;
+    ready_key(key, op, plan)?;
+    let pin = choose_pin(op, plan, &prepared)?;
+    let outcome = (|| {
+        set_pin_and_print(key, op, printer, plan, &prepared, &pin)?;
+        let options = graph.creation_options(&user.id, None)?;
+        let item = RequestItem {
+            account: bundle::Account {
+                id: user.id.clone(),
+                user_principal_name: user.user_principal_name.clone(),
+            },
+            creation_options: options.raw.clone(),
+            graph_version: None,
+        };
+        let made = create_and_verify(kit, key, trust, op, &options, &pin, &prepared)?;
+        record_creation(kit, plan, &prepared, &made, &options)?;
 
-    let response = bundle::response_item(
-        &item,
-        &made.attestation_object_webauthn,
-        &made.credential_id,
-        &made.client_data_json,
-        &prepared.label,
-        prepared.key_facts(key),
-    )?;
-    op.say(&format!(
-        "registering the credential on {} in Entra",
-        plan.account
-    ));
-    let method = graph.register(&user.id, &response.fido2_method).map_err(|e| {
+        let response = bundle::response_item(
+            &item,
+            &made.attestation_object_webauthn,
+            &made.credential_id,
+            &made.client_data_json,
+            &prepared.label,
+            prepared.key_facts(key),
+        )?;
+        op.say(&format!(
+            "registering the credential on {} in Entra",
+            plan.account
+        ));
+        let method = graph.register(&user.id, &response.fido2_method).map_err(|e| {
         let mut err: Error = e.into();
         err.next = format!(
             "{}; the key holds a credential that Entra may not know: run `glasskey audit --online`, then `glasskey graph register` or re-enroll with --reset",
@@ -127,21 +130,20 @@ pub fn enroll(
         );
         err
     })?;
-    kit.append(
-        &plan.operators,
-        Event::RegisteredInEntra {
-            key: prepared.label.clone(),
-            account: plan.account.clone(),
-            credential_id: Bytes(made.credential_id.clone()),
-            method_id: method.id.clone(),
-            created_date_time: method.created_date_time.clone().unwrap_or_default(),
-            model: method.model.clone(),
-            attestation_level: method.attestation_level.clone(),
-        },
-    )?;
-    seal(kit, op, plan, &prepared)?;
-    Ok((
-        Enrolled {
+        kit.append(
+            &plan.operators,
+            Event::RegisteredInEntra {
+                key: prepared.label.clone(),
+                account: plan.account.clone(),
+                credential_id: Bytes(made.credential_id.clone()),
+                method_id: method.id.clone(),
+                created_date_time: method.created_date_time.clone().unwrap_or_default(),
+                model: method.model.clone(),
+                attestation_level: method.attestation_level.clone(),
+            },
+        )?;
+        seal(kit, op, plan, &prepared)?;
+        Ok(Enrolled {
             label: prepared.label.clone(),
             account: plan.account.clone(),
             location: plan.location.clone(),
@@ -151,9 +153,10 @@ pub fn enroll(
             credential_id: crate::webauthn::b64::encode(&made.credential_id),
             method_id: Some(method.id),
             attestation: made.attestation_summary.clone(),
-        },
-        pin,
-    ))
+        })
+    })();
+    let enrolled = abandon_on_error(kit, plan, &prepared, outcome)?;
+    Ok((enrolled, pin))
 }
 
 /// The offline half of a split ceremony: one request item, one key; returns the
@@ -175,19 +178,49 @@ pub fn enroll_offline(
         ));
     }
     let prepared = prepare(kit, key, plan)?;
-    let pin = provision_pin(key, op, printer, plan, &prepared)?;
-    let made = create_and_verify(kit, key, trust, op, &options, &pin, &prepared)?;
-    record_creation(kit, plan, &prepared, &made, &options)?;
-    let response = bundle::response_item(
-        item,
-        &made.attestation_object_webauthn,
-        &made.credential_id,
-        &made.client_data_json,
-        &prepared.label,
-        prepared.key_facts(key),
-    )?;
-    seal(kit, op, plan, &prepared)?;
+    ready_key(key, op, plan)?;
+    let pin = choose_pin(op, plan, &prepared)?;
+    let outcome = (|| {
+        set_pin_and_print(key, op, printer, plan, &prepared, &pin)?;
+        let made = create_and_verify(kit, key, trust, op, &options, &pin, &prepared)?;
+        record_creation(kit, plan, &prepared, &made, &options)?;
+        let response = bundle::response_item(
+            item,
+            &made.attestation_object_webauthn,
+            &made.credential_id,
+            &made.client_data_json,
+            &prepared.label,
+            prepared.key_facts(key),
+        )?;
+        seal(kit, op, plan, &prepared)?;
+        Ok(response)
+    })();
+    let response = abandon_on_error(kit, plan, &prepared, outcome)?;
     Ok((response, pin))
+}
+
+/// Once the key has been changed (PIN set), a failure is recorded in the ledger so the
+/// record says which key needs a reset and why; then the error goes on to the operator.
+fn abandon_on_error<T>(
+    kit: &Kit,
+    plan: &EnrollPlan,
+    prepared: &Prepared,
+    outcome: Result<T>,
+) -> Result<T> {
+    if let Err(e) = &outcome {
+        let next = "reset the key (`glasskey keys reset`) and shred its PIN slip before enrolling it again";
+        // Best effort: the operator must see the original error even if the ledger cannot be written.
+        let _ = kit.append(
+            &plan.operators,
+            Event::EnrollmentAbandoned {
+                key: prepared.label.clone(),
+                account: plan.account.clone(),
+                reason: e.what.clone(),
+                next: next.into(),
+            },
+        );
+    }
+    outcome
 }
 
 /// Checks that need no network and touch nothing: kit, label, seal, key fitness.
@@ -314,13 +347,8 @@ fn ensure_seal_unused(state: &crate::ledger::State, seal: &str) -> Result<()> {
     Ok(())
 }
 
-fn provision_pin(
-    key: &mut KeySession,
-    op: &mut dyn Operator,
-    printer: &mut dyn SlipPrinter,
-    plan: &EnrollPlan,
-    prepared: &Prepared,
-) -> Result<Pin> {
+/// Reset the key if asked; otherwise it must not have a PIN yet. Nothing else is changed.
+fn ready_key(key: &mut KeySession, op: &mut dyn Operator, plan: &EnrollPlan) -> Result<()> {
     if plan.reset {
         super::key::confirm_and_reset(key, op, plan.assume_yes)?;
     } else if key.has_pin() {
@@ -329,7 +357,12 @@ fn provision_pin(
             "a break-glass key must carry a fresh PIN known only to its slip: run enroll again with --reset (erases the key)",
         ));
     }
-    let pin = match plan.pin {
+    Ok(())
+}
+
+/// Generate the PIN, or take it from the operator (twice, checked against the policy).
+fn choose_pin(op: &mut dyn Operator, plan: &EnrollPlan, prepared: &Prepared) -> Result<Pin> {
+    Ok(match plan.pin {
         PinChoice::Generate => generate_pin(prepared.min_pin_length, prepared.pin_alphabet),
         PinChoice::Prompt => {
             let pin = op.pin("new PIN for the key")?;
@@ -351,10 +384,22 @@ fn provision_pin(
             }
             pin
         }
-    };
-    key.set_pin(&pin)?;
+    })
+}
+
+/// Set the PIN (and the key's minimum length), then print the slip at once, so the
+/// PIN never exists only in memory.
+fn set_pin_and_print(
+    key: &mut KeySession,
+    op: &mut dyn Operator,
+    printer: &mut dyn SlipPrinter,
+    plan: &EnrollPlan,
+    prepared: &Prepared,
+    pin: &Pin,
+) -> Result<()> {
+    key.set_pin(pin)?;
     if key.supports_min_pin_length() {
-        key.set_min_pin_length(&pin, prepared.min_pin_length)?;
+        key.set_min_pin_length(pin, prepared.min_pin_length)?;
     }
     op.say("PIN set; printing the PIN slip");
     let slip = PinSlip {
@@ -368,7 +413,7 @@ fn provision_pin(
         },
     };
     let paper = report::Paper::A4;
-    let pdf = report::pin_slips(&[(slip, &pin)], paper)?;
+    let pdf = report::pin_slips(&[(slip, pin)], paper)?;
     loop {
         match printer.print(&pdf) {
             Ok(()) => break,
@@ -383,7 +428,7 @@ fn provision_pin(
             }
         }
     }
-    Ok(pin)
+    Ok(())
 }
 
 fn create_and_verify(

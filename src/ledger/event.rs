@@ -177,6 +177,14 @@ pub enum Event {
     },
     /// The key left the program.
     KeyRetired { key: String, reason: String },
+    /// An enrollment stopped after the key was changed (PIN set, perhaps a credential
+    /// made): the key must be reset before it is used again.
+    EnrollmentAbandoned {
+        key: String,
+        account: String,
+        reason: String,
+        next: String,
+    },
     /// A sheet was printed showing the ledger as of `head_seq` / `head_hash`.
     SheetPrinted {
         sheet: String,
@@ -198,7 +206,7 @@ impl Event {
             | Event::LivenessChecked { key, .. }
             | Event::KeyMoved { key, .. }
             | Event::KeyRetired { key, .. } => Some(key),
-            Event::SheetPrinted { .. } => None,
+            Event::SheetPrinted { .. } | Event::EnrollmentAbandoned { .. } => None,
         }
     }
 
@@ -213,6 +221,7 @@ impl Event {
             Event::LivenessChecked { .. } => "liveness_checked",
             Event::KeyMoved { .. } => "key_moved",
             Event::KeyRetired { .. } => "key_retired",
+            Event::EnrollmentAbandoned { .. } => "enrollment_abandoned",
             Event::SheetPrinted { .. } => "sheet_printed",
         }
     }

@@ -198,6 +198,18 @@ impl State {
             );
             return;
         }
+        if let Event::EnrollmentAbandoned {
+            key,
+            account,
+            reason,
+            next,
+        } = &r.event
+        {
+            self.warnings.push(format!(
+                "event {seq}: enrollment of key '{key}' for {account} was abandoned ({reason}); {next}"
+            ));
+            return;
+        }
         let Some(label) = r.event.key() else {
             return; // sheet printed: no key state changes
         };
@@ -340,7 +352,9 @@ impl State {
                     reason: reason.clone(),
                 })
             }
-            Event::KeyEnrolled { .. } | Event::SheetPrinted { .. } => {}
+            Event::KeyEnrolled { .. }
+            | Event::SheetPrinted { .. }
+            | Event::EnrollmentAbandoned { .. } => {}
         }
         if let Some(w) = warn {
             self.warnings.push(w);
