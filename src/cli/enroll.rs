@@ -83,6 +83,12 @@ pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
                 "say where the sealed keys will be kept",
             ));
         }
+        if bundle.items.len() > 1 && (args.label.is_some() || args.seal.is_some()) {
+            return Err(crate::Error::input(
+                format!("the request holds {} items, but --label and --seal name one key", bundle.items.len()),
+                "omit --label and --seal: each key gets a label from its account, location and model, and glasskey asks for each seal number",
+            ));
+        }
         let mut items = Vec::new();
         for item in &bundle.items {
             op.say(&format!(
