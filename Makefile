@@ -50,6 +50,10 @@ setup-peers:
 	fi
 
 test: setup-test
+	@if [ -z "$${TRUSSED_PEER:-}" ] || [ -z "$${OPENSK_PEER:-}" ] || [ -z "$${PEER_PYTHON:-}" ]; then \
+	  echo "*** NOTE: the peer authenticators are not built, so the interop tests will SKIP (cargo hides"; \
+	  echo "*** the per-test SKIPPED lines of passing tests). Run 'make interop' to build and require them."; \
+	fi
 	$(CARGO) test --locked
 
 # The interop suite: builds the peers, exports their locations, and makes a missing peer a failure
