@@ -19,6 +19,9 @@ use crate::ctap::pin_protocol::PinProtocol;
 use crate::ctap::Status;
 use crate::webauthn::cose::{CoseKey, ALG_ES256};
 
+/// A request's pinUvAuthParam with its protocol, when it carries one.
+type PinAuth<'m> = Option<(&'m [u8], PinProtocol)>;
+
 /// Credential ids are random bytes (the private key lives in the state file).
 pub const CREDENTIAL_ID_LEN: usize = 32;
 /// Non-discoverable credentials kept; the oldest go first beyond this.
@@ -123,6 +126,28 @@ fn auth_data(
 
 impl Authenticator {
     /// An empty pinUvAuthParam is a platform asking "is there a PIN?" after a touch.
+    /// pinUvAuthParam at `param_key` and pinUvAuthProtocol right after it, as
+    /// makeCredential and getAssertion both carry them. `Ok(None)`: an empty param,
+    /// the platform's "touch to select" probe. `Ok(Some(None))`: no PIN/UV auth.
+    fn pin_auth<'m>(
+        &self,
+        map: &'m [(Value, Value)],
+        param_key: i64,
+    ) -> CtapResult<Option<PinAuth<'m>>> {
+        let param = cbor::get(map, param_key).map(cbor::as_bytes).transpose()?;
+        if param.is_some_and(<[u8]>::is_empty) {
+            return Ok(None);
+        }
+        let protocol = cbor::get(map, param_key + 1)
+            .map(|p| self.supported_protocol(p))
+            .transpose()?;
+        match (param, protocol) {
+            (Some(_), None) => Err(Status::MissingParameter),
+            (Some(param), Some(protocol)) => Ok(Some(Some((param, protocol)))),
+            (None, _) => Ok(Some(None)),
+        }
+    }
+
     fn pin_probe(&self, up: &mut dyn UserPresence) -> CtapResult<Vec<u8>> {
         up.wait_for_touch()?;
         Err(if self.state.pin.is_some() {
@@ -168,14 +193,9 @@ impl Authenticator {
             None => Vec::new(),
         };
         let opts = options(&map, 7)?;
-        let auth_param = cbor::get(&map, 8).map(cbor::as_bytes).transpose()?;
-        if auth_param.is_some_and(<[u8]>::is_empty) {
-            return self.pin_probe(up);
-        }
-        let protocol = match (auth_param, cbor::get(&map, 9)) {
-            (Some(_), None) => return Err(Status::MissingParameter),
-            (_, Some(p)) => Some(self.supported_protocol(p)?),
-            (None, None) => None,
+        let auth = match self.pin_auth(&map, 8)? {
+            Some(auth) => auth,
+            None => return self.pin_probe(up),
         };
         if cdh.len() != 32 {
             return Err(Status::InvalidLength);
@@ -187,8 +207,8 @@ impl Authenticator {
         if option(&opts, "up") == Some(false) || option(&opts, "uv") == Some(true) {
             return Err(Status::InvalidOption);
         }
-        let uv = match (auth_param, protocol) {
-            (Some(param), Some(protocol)) => {
+        let uv = match auth {
+            Some((param, protocol)) => {
                 self.verify_token(
                     protocol,
                     &cdh,
@@ -329,14 +349,9 @@ impl Authenticator {
             None => Vec::new(),
         };
         let opts = options(&map, 5)?;
-        let auth_param = cbor::get(&map, 6).map(cbor::as_bytes).transpose()?;
-        if auth_param.is_some_and(<[u8]>::is_empty) {
-            return self.pin_probe(up);
-        }
-        let protocol = match (auth_param, cbor::get(&map, 7)) {
-            (Some(_), None) => return Err(Status::MissingParameter),
-            (_, Some(p)) => Some(self.supported_protocol(p)?),
-            (None, None) => None,
+        let auth = match self.pin_auth(&map, 6)? {
+            Some(auth) => auth,
+            None => return self.pin_probe(up),
         };
         if cdh.len() != 32 {
             return Err(Status::InvalidLength);
@@ -348,8 +363,8 @@ impl Authenticator {
             return Err(Status::InvalidOption);
         }
         let want_up = option(&opts, "up").unwrap_or(true);
-        let uv = match (auth_param, protocol) {
-            (Some(param), Some(protocol)) => {
+        let uv = match auth {
+            Some((param, protocol)) => {
                 self.verify_token(
                     protocol,
                     &cdh,

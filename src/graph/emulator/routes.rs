@@ -371,6 +371,15 @@ impl World {
 
     /// Delegated callers acting on someone's methods need a supporting role;
     /// on a Global Administrator only Privileged Authentication Administrator will do.
+    /// The user `key` names, when `p` may write authentication methods on them
+    /// (the permission, then the directory role a delegated caller needs).
+    fn user_for_write(&self, p: &Principal, key: &str) -> Result<UserEntry, HttpResponse> {
+        Self::require(p, WRITE_METHODS)?;
+        let user = self.find_user(key).cloned().ok_or_else(|| not_found(key))?;
+        Self::require_role(p, &user, true)?;
+        Ok(user)
+    }
+
     fn require_role(p: &Principal, target: &UserEntry, write: bool) -> Result<(), HttpResponse> {
         let Principal::Delegated { user, roles, .. } = p else {
             return Ok(());
@@ -601,12 +610,7 @@ impl World {
         p: &Principal,
         beta: bool,
     ) -> Handled {
-        Self::require(p, WRITE_METHODS)?;
-        let user = self
-            .find_user(&segs[1])
-            .cloned()
-            .ok_or_else(|| not_found(&segs[1]))?;
-        Self::require_role(p, &user, true)?;
+        let user = self.user_for_write(p, &segs[1])?;
         if let Some(why) = self.policy_refusal(&user) {
             return Err(graph_error(403, "accessDenied", &why));
         }
@@ -688,12 +692,7 @@ impl World {
         p: &Principal,
         beta: bool,
     ) -> Handled {
-        Self::require(p, WRITE_METHODS)?;
-        let user = self
-            .find_user(&segs[1])
-            .cloned()
-            .ok_or_else(|| not_found(&segs[1]))?;
-        Self::require_role(p, &user, true)?;
+        let user = self.user_for_write(p, &segs[1])?;
         if !req
             .header("content-type")
             .is_some_and(|c| c.starts_with("application/json"))
