@@ -13,3 +13,4 @@ pub mod pin_gen;
 pub mod register;
 pub mod retire;
 pub mod sheets;
+pub mod witness;
