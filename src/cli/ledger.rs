@@ -133,7 +133,7 @@ fn verify(g: &GlobalArgs, sheet: Option<PathBuf>, head: Option<String>) -> Resul
     };
     if g.json {
         print_json(&out)?;
-    } else if report.ok() {
+    } else if report.ok() && witnesses.as_ref().is_none_or(|w| w.ok()) {
         match report.head {
             Some(h) => println!(
                 "ledger OK: {} events, head event {} sha256 {}",
@@ -192,7 +192,7 @@ fn verify(g: &GlobalArgs, sheet: Option<PathBuf>, head: Option<String>) -> Resul
 /// Largest PDF read as a sheet (a 200-envelope custody sheet is ~1.3 MB).
 const MAX_SHEET_BYTES: u64 = 64 * 1024 * 1024;
 
-fn sheet_head(path: &PathBuf) -> Result<(u64, String)> {
+fn sheet_head(path: &std::path::Path) -> Result<(u64, String)> {
     let bytes = crate::fsutil::read_regular(path, MAX_SHEET_BYTES).map_err(|e| {
         Error::input(
             format!("cannot read {}: {e}", path.display()),

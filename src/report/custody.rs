@@ -277,3 +277,60 @@ fn envelope_block(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Bytes, Event, KitConfig, Ledger, State, Timestamp};
+    use crate::report::Paper;
+
+    #[test]
+    fn the_witness_line_names_the_keys_that_last_signed_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::new(dir.path());
+        let ops = vec!["alice".to_string()];
+        let enrolled = |key: &str| Event::KeyEnrolled {
+            key: key.into(),
+            model: "m".into(),
+            aaguid: crate::aaguid::Aaguid::ZERO,
+            firmware: None,
+            serial: None,
+            attestation_fingerprint: None,
+        };
+        let witnessed = |key: &str, head_seq: u64| Event::CheckWitnessed {
+            key: key.into(),
+            credential_id: Bytes(vec![1]),
+            head_seq,
+            head_hash: "00".repeat(32),
+            nonce: Bytes(vec![0; 32]),
+            client_data_json: Bytes(vec![]),
+            authenticator_data: Bytes(vec![]),
+            signature: Bytes(vec![]),
+        };
+        for e in [enrolled("k1"), enrolled("k2")] {
+            ledger.append(&ops, e).unwrap();
+        }
+        let config = KitConfig::example("contoso.onmicrosoft.com");
+        let line = |state: &State, head: u64| {
+            let ctx = SheetContext {
+                config: &config,
+                state,
+                now: Timestamp::now(),
+                paper: Paper::A4,
+            };
+            witness_line(&ctx, head)
+        };
+        let state = State::fold(&ledger.records().unwrap());
+        assert!(line(&state, 2).contains("no key has signed"));
+        ledger.append(&ops, witnessed("k1", 2)).unwrap();
+        ledger.append(&ops, witnessed("k2", 3)).unwrap();
+        ledger.append(&ops, enrolled("k3")).unwrap();
+        let state = State::fold(&ledger.records().unwrap());
+        let text = line(&state, 5);
+        assert!(
+            text.contains("at event 3: k2 (event 3), k1 (event 2)"),
+            "{text}"
+        );
+        assert!(text.contains("2 later event(s)"), "{text}");
+    }
+}
