@@ -437,7 +437,10 @@ fn fetch_options_on_a_national_cloud_says_what_the_docs_say_before_signing_in() 
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("global cloud only") && err.contains("usgov"), "{err}");
+    assert!(
+        err.contains("global cloud only") && err.contains("usgov"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -468,6 +471,9 @@ fn fetch_options_runs_the_preflight_first() {
     );
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("self-service") && err.contains("nothing was fetched"), "{err}");
+    assert!(
+        err.contains("self-service") && err.contains("nothing was fetched"),
+        "{err}"
+    );
     assert!(!out_path.exists());
 }

@@ -234,12 +234,20 @@ mod tests {
     #[test]
     fn v1_provisioning_is_documented_for_the_global_cloud_only() {
         assert_eq!(Endpoints::global().cloud_name(), Some("global"));
-        assert!(Endpoints::global().provisioning_unavailable(false).is_none());
+        assert!(Endpoints::global()
+            .provisioning_unavailable(false)
+            .is_none());
         for c in ["usgov", "usgov-dod", "china"] {
             let e = Endpoints::cloud(c).unwrap();
             assert_eq!(e.cloud_name(), Some(c));
-            assert!(e.provisioning_unavailable(false).unwrap().contains("global cloud only"));
-            assert!(e.provisioning_unavailable(true).is_none(), "beta: not stated");
+            assert!(e
+                .provisioning_unavailable(false)
+                .unwrap()
+                .contains("global cloud only"));
+            assert!(
+                e.provisioning_unavailable(true).is_none(),
+                "beta: not stated"
+            );
         }
         let emu = Endpoints::new("http://127.0.0.1:9", "http://127.0.0.1:9").unwrap();
         assert_eq!(emu.cloud_name(), None);
