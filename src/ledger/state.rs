@@ -388,6 +388,8 @@ impl State {
             }
             Event::KeyEnrolled { .. }
             | Event::SheetPrinted { .. }
+            | Event::SignInEvidence { .. }
+            | Event::SignInsReviewed { .. }
             | Event::EnrollmentAbandoned { .. }
             | Event::CredentialAttested { .. } => {}
         }
