@@ -146,7 +146,7 @@ fn ctap22_getinfo_fields_drive_reset_hints_and_pin_rules() {
     );
     // A 2.0 capture says nothing of these: no complexity, CTAP's 63.
     let old = vector(CTAP20);
-    assert_eq!(PinRules::of(&old).complexity, false);
+    assert!(!PinRules::of(&old).complexity);
     assert!(!ResetHints::of(&old).long_touch);
 }
 

@@ -2,11 +2,7 @@
 //! every virtual key profile (`keys virtual-create --profile`), each imitating
 //! a kind of real key: CTAP 2.0, 2.1-PRE, bio, small limits, strict PIN rules.
 
-#[path = "support/skip.rs"]
-#[allow(dead_code)]
-mod skip;
 #[path = "story_support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use support::{Story, BG1};
