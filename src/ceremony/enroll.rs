@@ -8,8 +8,10 @@ use sha2::{Digest, Sha256};
 
 use super::key::{KeySession, MadeCredential};
 use super::operator::Operator;
-use super::pin_gen::{generate_pin, PinAlphabet};
+use super::pin_gen::{generate_fitting_pin, pin_fits_rules, PinAlphabet};
+use crate::attestation::mds::EntraPrediction;
 use crate::attestation::{self, TrustStore};
+use crate::ctap::pin_rules::PinRules;
 use crate::error::{Error, Result};
 use crate::graph::bundle::{self, KeyFacts, RequestItem};
 use crate::graph::types::{client_data_json, CreationOptions};
@@ -80,7 +82,13 @@ pub fn enroll(
     let user = graph.user(&plan.account)?;
     let policy = graph.fido2_policy()?;
     let groups = graph.group_ids(&user.id)?;
-    let verdict = crate::graph::policy::preflight(&policy, &groups, key.aaguid(), true);
+    if let EntraPrediction::Refuses { reason } = &prepared.entra_attestation {
+        op.say(&format!(
+            "Entra's attestation enforcement would refuse this model: {reason}"
+        ));
+    }
+    let attests = !matches!(prepared.entra_attestation, EntraPrediction::Refuses { .. });
+    let verdict = crate::graph::policy::preflight(&policy, &groups, key.aaguid(), attests);
     if !verdict.allowed {
         let why: Vec<String> = verdict.blockers.iter().map(|b| b.explain()).collect();
         return Err(Error::input(
@@ -178,6 +186,7 @@ pub fn enroll_offline(
         ));
     }
     let prepared = prepare(kit, key, plan)?;
+    super::key_fit::plan_creation(key.device_info(), &options)?;
     ready_key(key, op, plan)?;
     let pin = choose_pin(op, plan, &prepared)?;
     let outcome = (|| {
@@ -231,6 +240,10 @@ struct Prepared {
     /// The kit policy's PIN length, raised to the key's own minimum.
     min_pin_length: usize,
     pin_alphabet: PinAlphabet,
+    /// What the key accepts as a PIN (lengths, complexity policy).
+    pin_rules: PinRules,
+    /// Entra's attestation enforcement, predicted from the kit's MDS BLOB.
+    entra_attestation: EntraPrediction,
 }
 
 impl Prepared {
@@ -276,12 +289,13 @@ fn prepare(kit: &Kit, key: &KeySession, plan: &EnrollPlan) -> Result<Prepared> {
             format!("use one of: {}", known.join(", ")),
         ));
     }
-    let model = key.model_name();
+    let mds = super::key_fit::mds_preflight(kit.dir(), &key.aaguid())?;
+    let model = mds.model_name.clone().unwrap_or_else(|| key.model_name());
     let problems = key.fitness_problems();
     if !problems.is_empty() {
         return Err(Error::input(
             format!("this key ({model}) is not fit for Entra: {}", problems.join("; ")),
-            "use a FIDO2 security key with resident keys, a PIN, hmac-secret, credProtect and ES256 (see vendor-attestation/aaguids.tsv)",
+            "use a FIDO2 security key with resident keys, a PIN and ES256 (see vendor-attestation/aaguids.tsv)",
         ));
     }
     let allowed = &config.policy.allowed_aaguids;
@@ -330,6 +344,8 @@ fn prepare(kit: &Kit, key: &KeySession, plan: &EnrollPlan) -> Result<Prepared> {
         model,
         min_pin_length: key.min_pin_length().max(policy_length),
         pin_alphabet,
+        pin_rules: PinRules::of(key.device_info()),
+        entra_attestation: mds.entra,
     })
 }
 
@@ -363,7 +379,11 @@ fn ready_key(key: &mut KeySession, op: &mut dyn Operator, plan: &EnrollPlan) -> 
 /// Generate the PIN, or take it from the operator (twice, checked against the policy).
 fn choose_pin(op: &mut dyn Operator, plan: &EnrollPlan, prepared: &Prepared) -> Result<Pin> {
     Ok(match plan.pin {
-        PinChoice::Generate => generate_pin(prepared.min_pin_length, prepared.pin_alphabet),
+        PinChoice::Generate => generate_fitting_pin(
+            &prepared.pin_rules,
+            prepared.min_pin_length,
+            prepared.pin_alphabet,
+        )?,
         PinChoice::Prompt => {
             let pin = op.pin("new PIN for the key")?;
             let again = op.pin("the same PIN again")?;
@@ -382,6 +402,7 @@ fn choose_pin(op: &mut dyn Operator, plan: &EnrollPlan, prepared: &Prepared) -> 
                     "choose a longer PIN, or let glasskey generate one",
                 ));
             }
+            pin_fits_rules(&pin, &prepared.pin_rules)?;
             pin
         }
     })
@@ -448,15 +469,23 @@ fn create_and_verify(
     ));
     let mut made = key.make_credential(pin, options, &client_data_hash)?;
     made.client_data_json = client_data_json;
+    for what in &made.not_applied {
+        op.say(&format!("not applied: {what}"));
+    }
     // Strict unless the kit knowingly allows self-attested or test-rooted models.
     let policy = attestation::Policy {
         allow_self_attestation: kit.config().policy.allow_self_attestation,
         allow_unknown_root: kit.config().policy.allow_unknown_root,
     };
+    // The kit's MDS BLOB vouches for this model's roots too (recorded as the anchor's label).
+    let mut trust = trust.clone();
+    if let Some(blob) = attestation::mds::load(kit.dir())? {
+        blob.add_roots_for(&made.aaguid, &mut trust);
+    }
     let report = attestation::verify_attestation(
         &made.attestation_object,
         &client_data_hash,
-        trust,
+        &trust,
         &policy,
         std::time::SystemTime::now(),
     )?;

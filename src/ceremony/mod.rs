@@ -7,6 +7,7 @@ pub mod demo;
 pub mod devices;
 pub mod enroll;
 pub mod key;
+pub mod key_fit;
 pub mod keys;
 pub mod online;
 pub mod operator;

@@ -16,6 +16,7 @@ pub mod enroll;
 pub mod graph;
 pub mod keys;
 pub mod ledger;
+pub mod mds;
 pub mod report;
 pub mod retire;
 pub mod session;
@@ -108,6 +109,9 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Take a key out of the program.
     Retire(retire::RetireArgs),
+    /// The FIDO Metadata Service BLOB the kit trusts (import a downloaded one).
+    #[command(subcommand)]
+    Mds(mds::MdsCmd),
     /// The whole story on virtual keys and the local Graph emulator.
     Demo(demo::DemoArgs),
     /// Print shell completions.
@@ -158,6 +162,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check::run(args, g),
         Command::Audit(args) => audit::run(args, g),
         Command::Retire(args) => retire::run(args, g),
+        Command::Mds(cmd) => mds::run(cmd, g),
         Command::Demo(args) => demo::run(args, g),
         Command::Completions { shell } => {
             clap_complete::generate(
