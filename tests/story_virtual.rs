@@ -160,7 +160,7 @@ fn story_check_presence_only_proves_the_credential_without_the_pin() {
     story.enroll("k", BG1, "vault", "k", "S-1", PIN_A);
     let out = story.check(0, "k", "k", "S-2", None, &["--presence-only"]);
     assert!(
-        out.contains("PASSED") && out.contains("[ok] signature"),
+        out.contains("PASSED") && out.contains("[OK] signature"),
         "{out}"
     );
     assert!(!out.contains("] pin"), "no PIN was asked for: {out}");
@@ -273,7 +273,7 @@ fn story_audit_online_fails_a_pim_eligible_only_account() {
     let mut story = Story::new(true, Some(&state));
     enrolled_program(&mut story);
     let out = story.exits(1, &["audit", "--online"], "");
-    let failing: Vec<&str> = out.lines().filter(|l| l.starts_with("[Fail]")).collect();
+    let failing: Vec<&str> = out.lines().filter(|l| l.starts_with("[FAIL]")).collect();
     assert!(!failing.is_empty(), "{out}");
     assert!(
         failing.iter().all(|l| l.contains(BG2)),

@@ -231,6 +231,9 @@ struct Prepared {
     /// The kit policy's PIN length, raised to the key's own minimum.
     min_pin_length: usize,
     pin_alphabet: PinAlphabet,
+    /// For the PIN slip: the tenant and where its accounts sign in.
+    tenant: String,
+    sign_in_url: String,
 }
 
 impl Prepared {
@@ -330,6 +333,8 @@ fn prepare(kit: &Kit, key: &KeySession, plan: &EnrollPlan) -> Result<Prepared> {
         model,
         min_pin_length: key.min_pin_length().max(policy_length),
         pin_alphabet,
+        tenant: config.tenant.clone(),
+        sign_in_url: config.sign_in_url().to_string(),
     })
 }
 
@@ -406,11 +411,8 @@ fn set_pin_and_print(
         account: plan.account.clone(),
         key_label: prepared.label.clone(),
         model: prepared.model.clone(),
-        seal: if prepared.seal.is_empty() {
-            "(write it here)".into()
-        } else {
-            prepared.seal.clone()
-        },
+        tenant: prepared.tenant.clone(),
+        sign_in_url: prepared.sign_in_url.clone(),
     };
     let paper = report::Paper::A4;
     let pdf = report::pin_slips(&[(slip, pin)], paper)?;

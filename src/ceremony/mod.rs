@@ -8,6 +8,7 @@ pub mod devices;
 pub mod enroll;
 pub mod key;
 pub mod keys;
+pub mod kit_init;
 pub mod operator;
 pub mod pin_gen;
 pub mod register;

@@ -36,6 +36,9 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     let state = kit.state()?;
     let interval = kit.config().policy.check_interval_days;
     let now = crate::ledger::Timestamp::now();
+    if let Some(label) = &args.key {
+        super::suggest::known_label(&state, label)?;
+    }
     let due: Vec<_> = state
         .active_keys()
         .filter(|k| match &args.key {
@@ -49,8 +52,11 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
                 format!("no active key labelled '{label}'"),
                 "list keys with `glasskey ledger show`",
             )),
+            None if g.json => super::print_json(&Vec::<check::CheckOutcome>::new()),
             None => {
-                println!("no key is due for a check (use --all or --key LABEL to check anyway)");
+                crate::outln!(
+                    "no key is due for a check (use --all or --key LABEL to check anyway)"
+                );
                 Ok(())
             }
         };
@@ -61,7 +67,7 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         None
     };
     let mut op = session::TerminalOperator { assume_yes: false };
-    let operators = session::operators(&args.operators);
+    let operators = session::operators(&args.operators)?;
     let mut outcomes = Vec::new();
     for ks in due {
         check::open_envelope(&kit, ks, &mut op, &operators)?;
@@ -87,16 +93,16 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         };
         let outcome = check::check_key(&kit, ks, &mut key, &mut op, &plan, graph.as_ref())?;
         if !g.json {
-            println!(
+            crate::outln!(
                 "{}: {}",
                 outcome.key,
                 if outcome.passed { "PASSED" } else { "FAILED" }
             );
             for c in &outcome.checks {
-                println!("  [{}] {}", if c.passed { "ok" } else { "FAIL" }, c.name);
+                crate::outln!("  [{}] {}", if c.passed { "OK" } else { "FAIL" }, c.name);
             }
             for a in &outcome.advice {
-                println!("  next: {a}");
+                crate::outln!("  next: {a}");
             }
         }
         outcomes.push(outcome);
@@ -113,7 +119,7 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         super::print_json(&outcomes)?;
     } else {
         for path in sheets {
-            println!("updated {} — print it for the binder", path.display());
+            crate::outln!("updated {} — print it for the binder", path.display());
         }
     }
     let failed: Vec<&str> = outcomes

@@ -72,7 +72,7 @@ pub fn run(cmd: VirtualKeysCmd, g: &GlobalArgs) -> Result<()> {
                     "presence": state.presence.to_string(),
                 }))?;
             } else {
-                println!(
+                crate::outln!(
                     "created {} ({}, AAGUID {}, serial {}) at {}",
                     m.short,
                     m.name,

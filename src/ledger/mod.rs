@@ -131,10 +131,12 @@ impl Kit {
         if config_path.exists() || dir.join(LEDGER_FILE).exists() {
             return Err(LedgerError::KitExists(dir.to_path_buf()));
         }
-        let text = config.to_toml().map_err(|problem| LedgerError::Config {
-            path: config_path.clone(),
-            problem,
-        })?;
+        let text = config
+            .to_commented_toml()
+            .map_err(|problem| LedgerError::Config {
+                path: config_path.clone(),
+                problem,
+            })?;
         std::fs::write(&config_path, text).map_err(|e| io("write the config in", e))?;
         store::sync_dir(dir).map_err(|e| io("sync", e))?;
         Kit::open(dir)
