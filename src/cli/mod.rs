@@ -207,6 +207,10 @@ pub fn main() -> i32 {
                 output::print_json_error(&e);
             }
             eprintln!("error: {e}");
+            // Ctrl-C during a key request was turned into CTAPHID_CANCEL; exit as SIGINT would.
+            if crate::hid::cancel::ctrl_c_pressed() {
+                return 130;
+            }
             e.exit_code()
         }
     }
