@@ -42,10 +42,11 @@ fn keys_list_json_with_nothing_plugged_in_is_an_empty_array() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     if usb_keys_present() {
         eprintln!("NOTE: hidraw devices exist here; only checking that the output is an array");
-        assert!(v.is_array());
+        assert!(v["items"].is_array());
     } else {
-        assert_eq!(v, serde_json::json!([]));
+        assert_eq!(v["items"], serde_json::json!([]));
     }
+    assert_eq!(v["schema"], "glasskey-keys-list/1");
 }
 
 #[test]
@@ -188,8 +189,8 @@ fn keys_info_set_pin_change_pin_and_reset_against_a_peer() {
 
     let out = glasskey(&["keys", "list", "--json", "--device", dev], "");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 1);
-    assert_eq!(v[0]["source"]["kind"], "socket");
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    assert_eq!(v["items"][0]["source"]["kind"], "socket");
 }
 
 #[test]
@@ -262,14 +263,17 @@ fn keys_commands_on_virtual_keys_pick_one_by_name() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let labels: Vec<&str> = v
+    let labels: Vec<&str> = v["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|k| k["label"].as_str().unwrap())
         .collect();
     assert_eq!(labels, ["vk-a1", "vk-b1"]);
-    assert!(v[0]["model"].as_str().unwrap().contains("model A"), "{v}");
+    assert!(
+        v["items"][0]["model"].as_str().unwrap().contains("model A"),
+        "{v}"
+    );
 
     let out = glasskey(&["keys", "set-pin", "--virtual", d], "1234\n1234\n");
     assert_eq!(
@@ -290,7 +294,10 @@ fn keys_commands_on_virtual_keys_pick_one_by_name() {
     let out = glasskey(&["keys", "list", "--json", "--virtual", d], "");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
-        (v[0]["pin_set"].as_bool(), v[1]["pin_set"].as_bool()),
+        (
+            v["items"][0]["pin_set"].as_bool(),
+            v["items"][1]["pin_set"].as_bool()
+        ),
         (Some(false), Some(true))
     );
     let out = glasskey(&["keys", "info", "--virtual", d, "--device", "vk-z9"], "");

@@ -165,7 +165,8 @@ fn split_ceremony_through_the_cli() {
     );
     let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     assert_eq!(
-        v.as_array()
+        v["items"]
+            .as_array()
             .unwrap()
             .iter()
             .filter(|i| i["outcome"] == "registered")
@@ -188,10 +189,11 @@ fn split_ceremony_through_the_cli() {
     assert!(again.status.success());
     let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
     assert!(
-        v.as_array()
+        v["items"]
+            .as_array()
             .unwrap()
             .iter()
-            .all(|i| i["outcome"] == "alreadyRegistered"),
+            .all(|i| i["outcome"] == "already_registered"),
         "{v}"
     );
 
@@ -206,7 +208,7 @@ fn split_ceremony_through_the_cli() {
         ],
     );
     let v: serde_json::Value = serde_json::from_slice(&methods.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
 
     // A tampered bundle is refused before anything is sent (exit 2).
     std::fs::write(&resp, "{\"format\":\"glasskey-response/9\"}").unwrap();

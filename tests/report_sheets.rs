@@ -266,7 +266,8 @@ fn pin_slip_prints_the_pin_large_and_nothing_else_keeps_it() {
         account: "bg1@contoso.onmicrosoft.com".into(),
         key_label: "bg1-vault-A".into(),
         model: "glasskey virtual model A".into(),
-        seal: "TE-100001".into(),
+        tenant: "contoso.onmicrosoft.com".into(),
+        sign_in_url: "https://entra.microsoft.com".into(),
     };
     let other = Pin::new("246813".into());
     let pdf = pin_slips(&[(slip.clone(), &pin), (slip, &other)], Paper::A4).unwrap();
@@ -279,7 +280,12 @@ fn pin_slip_prints_the_pin_large_and_nothing_else_keeps_it() {
         "{text}"
     );
     assert!(text.contains("Place inside the envelope with the key"));
-    assert!(text.contains("TE-100001") && text.contains("bg1@contoso.onmicrosoft.com"));
+    assert!(text.contains("bg1@contoso.onmicrosoft.com"), "{text}");
+    assert!(
+        text.contains("contoso.onmicrosoft.com") && text.contains("https://entra.microsoft.com"),
+        "{text}"
+    );
+    assert!(text.contains("see the envelope"), "{text}");
     assert_eq!(text.matches('\u{c}').count(), 2, "one page per key");
     assert_eq!(head_in_pdf(&pdf), None);
 }

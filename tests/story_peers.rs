@@ -153,7 +153,7 @@ fn story_peers_as_the_two_models() {
         let seal = format!("C-{i}");
         let out = story.check(0, &keys[i].address, label, &seal, Some(pin), &["--online"]);
         assert!(
-            out.contains("PASSED") && out.contains("[ok] entra_registered"),
+            out.contains("PASSED") && out.contains("[OK] entra_registered"),
             "{out}"
         );
     }

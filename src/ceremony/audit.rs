@@ -24,6 +24,18 @@ pub enum Severity {
     Alert,
 }
 
+impl Severity {
+    /// The tag shown in front of a finding, the same in every command's output.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Severity::Ok => "OK",
+            Severity::Warn => "WARN",
+            Severity::Fail => "FAIL",
+            Severity::Alert => "ALERT",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
     pub severity: Severity,
@@ -291,23 +303,361 @@ pub fn audit_online(kit: &Kit, graph: &GraphClient, report: &mut AuditReport) ->
     Ok(())
 }
 
-/// KQL for Microsoft Sentinel / Log Analytics alerts on the break-glass accounts.
-pub fn kql(object_ids: &[(String, String)]) -> String {
-    let ids: Vec<String> = object_ids
+// ---- Monitoring: KQL and importable alert rules (offline, from the kit alone) ----
+
+/// The accounts to watch: UPN and, when the kit recorded it, the Entra object id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub upn: String,
+    pub object_id: Option<String>,
+}
+
+/// The kit's break-glass accounts, as monitoring sees them (no network needed).
+pub fn watched_accounts(kit: &Kit) -> Vec<Watched> {
+    kit.config()
+        .accounts
         .iter()
-        .map(|(_, id)| format!("\"{id}\""))
+        .map(|a| Watched {
+            upn: a.upn.clone(),
+            object_id: a.object_id.clone(),
+        })
+        .collect()
+}
+
+fn kql_list(items: impl IntoIterator<Item = String>) -> String {
+    let quoted: Vec<String> = items
+        .into_iter()
+        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
         .collect();
-    let upns: Vec<String> = object_ids.iter().map(|(u, _)| format!("\"{u}\"")).collect();
-    let ids = ids.join(", ");
-    let upns = upns.join(", ");
+    if quoted.is_empty() {
+        "\"\"".into()
+    } else {
+        quoted.join(", ")
+    }
+}
+
+/// One query, one row per event, with a `Reason` column: every sign-in of a
+/// break-glass account (successful or failed) and every authentication-method,
+/// role or Conditional Access change that touches one. Matches on object ids
+/// when the kit has them, and always on UPNs.
+pub fn alert_query(accounts: &[Watched]) -> String {
+    let upns = kql_list(accounts.iter().map(|a| a.upn.to_lowercase()));
+    let ids = kql_list(accounts.iter().filter_map(|a| a.object_id.clone()));
     format!(
-        "// Break-glass accounts: {upns}\n\
-         // 1. Any sign-in (successful or not) by a break-glass account\n\
-         SigninLogs\n| where UserId in ({ids})\n| project TimeGenerated, UserPrincipalName, ResultType, ResultDescription, IPAddress, AppDisplayName, AuthenticationDetails\n\n\
-         // 2. Failed sign-ins by a break-glass account\n\
-         SigninLogs\n| where UserId in ({ids}) and ResultType != \"0\"\n| project TimeGenerated, UserPrincipalName, ResultType, ResultDescription, IPAddress\n\n\
-         // 3. Authentication-method changes on a break-glass account\n\
-         AuditLogs\n| where Category == \"UserManagement\" and OperationName has_any (\"security info\", \"authentication method\", \"StrongAuthentication\")\n\
-         | mv-expand TargetResources\n| where tostring(TargetResources.id) in ({ids})\n| project TimeGenerated, OperationName, Result, InitiatedBy, TargetResources\n"
+        "let BreakGlassUpns = dynamic([{upns}]);\n\
+         let BreakGlassIds = dynamic([{ids}]);\n\
+         let SignIns = union isfuzzy=true SigninLogs, AADNonInteractiveUserSignInLogs\n\
+         | where tolower(UserPrincipalName) in (BreakGlassUpns) or UserId in (BreakGlassIds)\n\
+         | extend Reason = iff(ResultType == \"0\", \"break-glass sign-in succeeded\", \"break-glass sign-in failed\")\n\
+         | project TimeGenerated, Reason, Account = UserPrincipalName, Detail = strcat(ResultType, \" \", ResultDescription), IPAddress, AppDisplayName;\n\
+         let Touching = AuditLogs\n\
+         | where TargetResources has_any (BreakGlassUpns) or TargetResources has_any (BreakGlassIds);\n\
+         let MethodChanges = Touching\n\
+         | where OperationName has_any (\"security info\", \"authentication method\", \"StrongAuthentication\", \"FIDO2\", \"passkey\")\n\
+         | extend Reason = \"authentication method changed on a break-glass account\";\n\
+         let RoleChanges = Touching\n\
+         | where Category == \"RoleManagement\"\n\
+         | extend Reason = \"role assignment changed for a break-glass account\";\n\
+         let CaChanges = AuditLogs\n\
+         | where Category == \"Policy\" and OperationName has \"conditional access policy\"\n\
+         | where tostring(TargetResources) has_any (BreakGlassIds) or tostring(TargetResources) has_any (BreakGlassUpns)\n\
+         | extend Reason = \"Conditional Access policy touching a break-glass account changed\";\n\
+         union SignIns,\n\
+           (union MethodChanges, RoleChanges, CaChanges\n\
+            | project TimeGenerated, Reason, Account = tostring(TargetResources[0].userPrincipalName),\n\
+              Detail = strcat(OperationName, \" by \", coalesce(tostring(InitiatedBy.user.userPrincipalName), tostring(InitiatedBy.app.displayName))),\n\
+              IPAddress = tostring(InitiatedBy.user.ipAddress), AppDisplayName = \"\")\n\
+         | sort by TimeGenerated desc\n"
     )
+}
+
+/// The queries for a person to read and paste into Log Analytics.
+pub fn kql(accounts: &[Watched]) -> String {
+    let names: Vec<&str> = accounts.iter().map(|a| a.upn.as_str()).collect();
+    let missing: Vec<&str> = accounts
+        .iter()
+        .filter(|a| a.object_id.is_none())
+        .map(|a| a.upn.as_str())
+        .collect();
+    let mut text = format!(
+        "// Break-glass accounts: {}\n\
+         // Alert on every row: sign-ins (successful and failed), and authentication-method,\n\
+         // role and Conditional Access changes touching these accounts.\n",
+        names.join(", ")
+    );
+    if !missing.is_empty() {
+        text += &format!(
+            "// No object id in glasskey.toml for {}: matched by UPN only (run `glasskey kit init` \
+             signed in, or add object_id to the account).\n",
+            missing.join(", ")
+        );
+    }
+    text + &alert_query(accounts)
+}
+
+const ALERT_NAME: &str = "glasskey: break-glass account activity";
+const ALERT_DESCRIPTION: &str = "Any sign-in of a break-glass (emergency access) account, and any \
+    authentication-method, role or Conditional Access change touching one. Every hit needs a \
+    human: an emergency in progress, a liveness check, or an incident.";
+
+/// An ARM template for an Azure Monitor log search alert rule
+/// (`Microsoft.Insights/scheduledQueryRules`, API 2021-08-01, kind LogAlert)
+/// over the Log Analytics workspace that receives the Entra sign-in and audit logs.
+pub fn azure_monitor_alert_rule(accounts: &[Watched]) -> serde_json::Value {
+    serde_json::json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "workspaceResourceId": {
+                "type": "string",
+                "metadata": { "description": "Resource id of the Log Analytics workspace receiving SigninLogs and AuditLogs" }
+            },
+            "actionGroupResourceId": {
+                "type": "string",
+                "defaultValue": "",
+                "metadata": { "description": "Action group to notify (empty: none)" }
+            },
+            "location": {
+                "type": "string",
+                "defaultValue": "[resourceGroup().location]"
+            }
+        },
+        "resources": [{
+            "type": "Microsoft.Insights/scheduledQueryRules",
+            "apiVersion": "2021-08-01",
+            "name": "glasskey-break-glass-activity",
+            "location": "[parameters('location')]",
+            "kind": "LogAlert",
+            "properties": {
+                "displayName": ALERT_NAME,
+                "description": ALERT_DESCRIPTION,
+                "severity": 0,
+                "enabled": true,
+                "scopes": ["[parameters('workspaceResourceId')]"],
+                "evaluationFrequency": "PT5M",
+                "windowSize": "PT5M",
+                "criteria": {
+                    "allOf": [{
+                        "query": alert_query(accounts),
+                        "timeAggregation": "Count",
+                        "operator": "GreaterThan",
+                        "threshold": 0,
+                        "dimensions": [{ "name": "Reason", "operator": "Include", "values": ["*"] }],
+                        "failingPeriods": { "numberOfEvaluationPeriods": 1, "minFailingPeriodsToAlert": 1 }
+                    }]
+                },
+                "autoMitigate": false,
+                "actions": {
+                    "actionGroups": "[if(empty(parameters('actionGroupResourceId')), createArray(), createArray(parameters('actionGroupResourceId')))]"
+                }
+            }
+        }]
+    })
+}
+
+/// An ARM template for a Microsoft Sentinel scheduled analytics rule
+/// (`Microsoft.OperationalInsights/workspaces/providers/alertRules`, kind Scheduled).
+pub fn sentinel_rule(accounts: &[Watched]) -> serde_json::Value {
+    // A fixed rule id: importing again updates the same rule instead of adding one.
+    let rule_id = "6c1f5f0e-8b1a-4c55-9d3e-91a5e0b6a7c2";
+    serde_json::json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "workspace": {
+                "type": "string",
+                "metadata": { "description": "Name of the Log Analytics workspace Microsoft Sentinel runs on" }
+            }
+        },
+        "resources": [{
+            "id": format!("[concat(resourceId('Microsoft.OperationalInsights/workspaces/providers', parameters('workspace'), 'Microsoft.SecurityInsights'),'/alertRules/{rule_id}')]"),
+            "name": format!("[concat(parameters('workspace'),'/Microsoft.SecurityInsights/{rule_id}')]"),
+            "type": "Microsoft.OperationalInsights/workspaces/providers/alertRules",
+            "kind": "Scheduled",
+            "apiVersion": "2023-02-01",
+            "properties": {
+                "displayName": ALERT_NAME,
+                "description": ALERT_DESCRIPTION,
+                "severity": "High",
+                "enabled": true,
+                "query": alert_query(accounts),
+                "queryFrequency": "PT5M",
+                "queryPeriod": "PT5M",
+                "triggerOperator": "GreaterThan",
+                "triggerThreshold": 0,
+                "suppressionDuration": "PT5H",
+                "suppressionEnabled": false,
+                "tactics": ["InitialAccess", "Persistence", "PrivilegeEscalation"],
+                "eventGroupingSettings": { "aggregationKind": "AlertPerResult" },
+                "incidentConfiguration": {
+                    "createIncident": true,
+                    "groupingConfiguration": {
+                        "enabled": false,
+                        "reopenClosedIncident": false,
+                        "lookbackDuration": "PT5H",
+                        "matchingMethod": "AllEntities",
+                        "groupByEntities": [],
+                        "groupByAlertDetails": [],
+                        "groupByCustomDetails": []
+                    }
+                },
+                "entityMappings": [{
+                    "entityType": "Account",
+                    "fieldMappings": [{ "identifier": "FullName", "columnName": "Account" }]
+                }]
+            }
+        }]
+    })
+}
+
+/// Write the queries and both rule templates into `dir`; returns the files.
+pub fn write_monitoring(
+    dir: &std::path::Path,
+    accounts: &[Watched],
+) -> Result<Vec<std::path::PathBuf>> {
+    let io = |what: &std::path::Path, e: std::io::Error| {
+        crate::Error::input(
+            format!("cannot write {}: {e}", what.display()),
+            "choose a writable folder with --out DIR",
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap_or_default() + "\n";
+    let files = [
+        ("break-glass.kql", kql(accounts)),
+        (
+            "azure-monitor-alert-rule.json",
+            pretty(&azure_monitor_alert_rule(accounts)),
+        ),
+        (
+            "sentinel-analytics-rule.json",
+            pretty(&sentinel_rule(accounts)),
+        ),
+    ];
+    let mut written = Vec::new();
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| io(&path, e))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod monitoring_tests {
+    use super::*;
+
+    fn accounts() -> Vec<Watched> {
+        vec![
+            Watched {
+                upn: "BG1@contoso.onmicrosoft.com".into(),
+                object_id: Some("0f1e2d3c-0000-4000-8000-000000000001".into()),
+            },
+            Watched {
+                upn: "bg2@contoso.onmicrosoft.com".into(),
+                object_id: None,
+            },
+        ]
+    }
+
+    #[test]
+    fn the_query_covers_sign_ins_methods_roles_and_conditional_access() {
+        let q = alert_query(&accounts());
+        for needle in [
+            "SigninLogs",
+            "AADNonInteractiveUserSignInLogs",
+            "sign-in succeeded",
+            "sign-in failed",
+            "authentication method",
+            "RoleManagement",
+            "conditional access policy",
+            "\"bg1@contoso.onmicrosoft.com\"",
+            "\"0f1e2d3c-0000-4000-8000-000000000001\"",
+        ] {
+            assert!(q.contains(needle), "{needle} missing in:\n{q}");
+        }
+        assert!(kql(&accounts()).contains("UPN only"));
+    }
+
+    #[test]
+    fn the_azure_monitor_template_has_the_scheduled_query_rule_shape() {
+        let t = azure_monitor_alert_rule(&accounts());
+        assert!(t["$schema"]
+            .as_str()
+            .unwrap()
+            .contains("deploymentTemplate.json"));
+        let r = &t["resources"][0];
+        assert_eq!(r["type"], "Microsoft.Insights/scheduledQueryRules");
+        assert_eq!(r["apiVersion"], "2021-08-01");
+        assert_eq!(r["kind"], "LogAlert");
+        let p = &r["properties"];
+        for key in [
+            "displayName",
+            "severity",
+            "enabled",
+            "scopes",
+            "evaluationFrequency",
+            "windowSize",
+            "criteria",
+        ] {
+            assert!(!p[key].is_null(), "{key}");
+        }
+        let c = &p["criteria"]["allOf"][0];
+        assert_eq!(
+            (c["operator"].as_str(), c["threshold"].as_i64()),
+            (Some("GreaterThan"), Some(0))
+        );
+        assert_eq!(c["timeAggregation"], "Count");
+        assert!(c["query"].as_str().unwrap().contains("SigninLogs"));
+        assert!(p["severity"].as_i64().is_some_and(|s| (0..=4).contains(&s)));
+    }
+
+    #[test]
+    fn the_sentinel_template_has_the_scheduled_rule_shape() {
+        let t = sentinel_rule(&accounts());
+        let r = &t["resources"][0];
+        assert_eq!(
+            r["type"],
+            "Microsoft.OperationalInsights/workspaces/providers/alertRules"
+        );
+        assert_eq!(r["kind"], "Scheduled");
+        assert!(r["name"]
+            .as_str()
+            .unwrap()
+            .contains("/Microsoft.SecurityInsights/"));
+        let p = &r["properties"];
+        for key in [
+            "displayName",
+            "severity",
+            "enabled",
+            "query",
+            "queryFrequency",
+            "queryPeriod",
+            "triggerOperator",
+            "triggerThreshold",
+            "suppressionDuration",
+            "suppressionEnabled",
+            "tactics",
+        ] {
+            assert!(!p[key].is_null(), "{key}");
+        }
+        assert_eq!(p["triggerOperator"], "GreaterThan");
+        assert!(
+            ["Informational", "Low", "Medium", "High"].contains(&p["severity"].as_str().unwrap())
+        );
+    }
+
+    #[test]
+    fn files_are_written_and_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_monitoring(dir.path(), &accounts()).unwrap();
+        assert_eq!(files.len(), 3);
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "json"))
+        {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+            assert_eq!(v["contentVersion"], "1.0.0.0");
+        }
+    }
 }

@@ -197,10 +197,12 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
         Custodian {
             name: "Alice Admin".into(),
             role: Some("security officer".into()),
+            phone: Some("+1 555 0100".into()),
         },
         Custodian {
             name: "Bob Backup".into(),
             role: Some("IT operations".into()),
+            phone: Some("+1 555 0101".into()),
         },
     ];
     config.policy.allowed_aaguids = vec![Aaguid::virtual_model(1), Aaguid::virtual_model(2)];

@@ -244,6 +244,9 @@ struct Prepared {
     pin_rules: PinRules,
     /// Entra's attestation enforcement, predicted from the kit's MDS BLOB.
     entra_attestation: EntraPrediction,
+    /// For the PIN slip: the tenant and where its accounts sign in.
+    tenant: String,
+    sign_in_url: String,
 }
 
 impl Prepared {
@@ -346,6 +349,8 @@ fn prepare(kit: &Kit, key: &KeySession, plan: &EnrollPlan) -> Result<Prepared> {
         pin_alphabet,
         pin_rules: PinRules::of(key.device_info()),
         entra_attestation: mds.entra,
+        tenant: config.tenant.clone(),
+        sign_in_url: config.sign_in_url().to_string(),
     })
 }
 
@@ -427,11 +432,8 @@ fn set_pin_and_print(
         account: plan.account.clone(),
         key_label: prepared.label.clone(),
         model: prepared.model.clone(),
-        seal: if prepared.seal.is_empty() {
-            "(write it here)".into()
-        } else {
-            prepared.seal.clone()
-        },
+        tenant: prepared.tenant.clone(),
+        sign_in_url: prepared.sign_in_url.clone(),
     };
     let paper = report::Paper::A4;
     let pdf = report::pin_slips(&[(slip, pin)], paper)?;

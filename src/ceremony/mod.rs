@@ -9,6 +9,7 @@ pub mod enroll;
 pub mod key;
 pub mod key_fit;
 pub mod keys;
+pub mod kit_init;
 pub mod online;
 pub mod operator;
 pub mod pin_gen;

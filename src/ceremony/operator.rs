@@ -15,6 +15,11 @@ pub trait Operator {
     fn confirm(&mut self, question: &str) -> Result<bool>;
     /// Ask for a line of text (a seal number, a name).
     fn text(&mut self, prompt: &str) -> Result<String>;
+    /// Ask for a line of text that has a default: an empty answer means `default`.
+    /// (Operators that cannot answer empty lines get the plain question.)
+    fn text_or(&mut self, prompt: &str, default: &str) -> Result<String> {
+        self.text(&format!("{prompt} [{default}]"))
+    }
     /// Tell the operator what is happening (progress, which key, which envelope).
     fn say(&mut self, message: &str);
     /// The key is waiting for a touch.

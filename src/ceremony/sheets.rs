@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::ledger::{Event, Hash, Head, Kit, Timestamp};
-use crate::report::{check_sheet, custody_sheet, Paper, SheetContext};
+use crate::report::{check_sheet, custody_sheet, emergency_sheet, Paper, SheetContext};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sheet {
@@ -13,6 +13,8 @@ pub enum Sheet {
     Custody { location: String },
     /// The quarterly evidence report.
     Check,
+    /// The one page for the front of the binder.
+    Emergency,
 }
 
 impl Sheet {
@@ -21,8 +23,25 @@ impl Sheet {
         match self {
             Sheet::Custody { location } => format!("custody-{location}.pdf"),
             Sheet::Check => "check-report.pdf".into(),
+            Sheet::Emergency => "emergency.pdf".into(),
         }
     }
+
+    /// The name recorded in the ledger and shown in `--json` output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Sheet::Custody { .. } => "custody",
+            Sheet::Check => "check",
+            Sheet::Emergency => "emergency",
+        }
+    }
+}
+
+/// What printing a sheet produced.
+pub struct Printed {
+    /// The ledger head the sheet shows.
+    pub head: Option<Head>,
+    pub pdf: Vec<u8>,
 }
 
 /// Render `sheet`, write it to `path`, record the print; returns the head it shows.
@@ -33,6 +52,18 @@ pub fn print_sheet(
     path: &Path,
     operators: &[String],
 ) -> Result<(Option<Head>, usize)> {
+    let printed = write_sheet(kit, sheet, paper, path, operators)?;
+    Ok((printed.head, printed.pdf.len()))
+}
+
+/// [`print_sheet`], keeping the PDF bytes (to send them on to a printer).
+pub fn write_sheet(
+    kit: &Kit,
+    sheet: &Sheet,
+    paper: Paper,
+    path: &Path,
+    operators: &[String],
+) -> Result<Printed> {
     let state = kit.state()?;
     let ctx = SheetContext {
         config: kit.config(),
@@ -40,13 +71,11 @@ pub fn print_sheet(
         now: Timestamp::now(),
         paper,
     };
-    let (pdf, name, location) = match sheet {
-        Sheet::Custody { location } => (
-            custody_sheet(&ctx, location)?,
-            "custody",
-            Some(location.clone()),
-        ),
-        Sheet::Check => (check_sheet(&ctx)?, "check", None),
+    let name = sheet.name();
+    let (pdf, location) = match sheet {
+        Sheet::Custody { location } => (custody_sheet(&ctx, location)?, Some(location.clone())),
+        Sheet::Check => (check_sheet(&ctx)?, None),
+        Sheet::Emergency => (emergency_sheet(&ctx)?, None),
     };
     crate::fsutil::write_atomic(path, &pdf).map_err(|e| {
         Error::input(
@@ -64,7 +93,7 @@ pub fn print_sheet(
             head_hash: head.map_or_else(|| Hash::GENESIS.to_hex(), |h| h.hash.to_hex()),
         },
     )?;
-    Ok((head, pdf.len()))
+    Ok(Printed { head, pdf })
 }
 
 /// After a ceremony: the custody sheets of `locations` and the check report,

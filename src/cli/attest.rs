@@ -110,26 +110,28 @@ fn print_human(r: &AttestationReport) {
     } else {
         "signature NOT verified"
     };
-    println!("format:       {} ({alg}), {sig}", r.format);
+    crate::outln!("format:       {} ({alg}), {sig}", r.format);
     match &r.trust {
-        Trust::Anchor(a) => println!("chain:        reaches {} ({})", a.subject, a.label),
-        Trust::SelfAttestation => println!("chain:        none (self attestation)"),
-        Trust::Untrusted { reason } => println!("chain:        reaches no trusted root ({reason})"),
+        Trust::Anchor(a) => crate::outln!("chain:        reaches {} ({})", a.subject, a.label),
+        Trust::SelfAttestation => crate::outln!("chain:        none (self attestation)"),
+        Trust::Untrusted { reason } => {
+            crate::outln!("chain:        reaches no trusted root ({reason})")
+        }
     }
     let cert_aaguid = match r.certificate_aaguid {
         Some(c) if c == r.aaguid => "certificate agrees".to_string(),
         Some(c) => format!("certificate says {c}"),
         None => "not in certificate".to_string(),
     };
-    println!("AAGUID:       {} ({cert_aaguid})", r.aaguid);
+    crate::outln!("AAGUID:       {} ({cert_aaguid})", r.aaguid);
     match &r.model {
-        Some(m) => println!("model:        {} {}", m.vendor, m.model),
-        None => println!("model:        unknown (AAGUID not in the catalogue)"),
+        Some(m) => crate::outln!("model:        {} {}", m.vendor, m.model),
+        None => crate::outln!("model:        unknown (AAGUID not in the catalogue)"),
     }
     if let Some(fp) = &r.certificate_sha256 {
-        println!("cert SHA-256: {fp}");
+        crate::outln!("cert SHA-256: {fp}");
     }
-    println!(
+    crate::outln!(
         "result:       {}",
         if r.accepted() { "VALID" } else { "NOT VALID" }
     );

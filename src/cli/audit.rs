@@ -11,21 +11,32 @@ pub struct AuditArgs {
     /// not a recorded `check --signin` test).
     #[arg(long)]
     pub online: bool,
-    /// Print KQL queries for alerts on these accounts and exit.
+    /// Print the KQL alert query for the break-glass accounts and write it, an Azure
+    /// Monitor alert rule and a Sentinel analytics rule (ARM JSON) to the kit's
+    /// monitoring/ folder (or --out). Offline: no sign-in.
     #[arg(long)]
     pub kql: bool,
+    /// Where --kql writes its files (default: KIT/monitoring).
+    #[arg(long, value_name = "DIR", requires = "kql")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: AuditArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     use crate::ceremony::audit;
     let kit = session::open_kit(g)?;
     if args.kql {
-        let graph = session::graph(g, &kit)?;
-        let mut ids = Vec::new();
-        for a in &kit.config().accounts {
-            ids.push((a.upn.clone(), graph.user(&a.upn)?.id));
+        // Offline: the kit names the accounts (and their object ids, when known).
+        let accounts = audit::watched_accounts(&kit);
+        let dir = args.out.clone().unwrap_or_else(|| g.kit.join("monitoring"));
+        let files = audit::write_monitoring(&dir, &accounts)?;
+        let text = audit::kql(&accounts);
+        if g.json {
+            return super::print_json(&serde_json::json!({ "kql": text, "files": files }));
         }
-        print!("{}", audit::kql(&ids));
+        super::output::write_text(&text);
+        for f in &files {
+            eprintln!("wrote {}", f.display());
+        }
         return Ok(());
     }
     let mut report = audit::audit_offline(&kit, crate::ledger::Timestamp::now())?;
@@ -38,14 +49,14 @@ pub fn run(args: AuditArgs, g: &super::GlobalArgs) -> crate::Result<()> {
             &graph,
             &mut report,
             time::OffsetDateTime::now_utc(),
-            &session::operators(&[]),
+            &session::operators(&[])?,
         )?;
     }
     if g.json {
         super::print_json(&report)?;
     } else {
         for f in &report.findings {
-            println!("[{:?}] {}: {}", f.severity, f.subject, f.message);
+            crate::outln!("[{}] {}: {}", f.severity.tag(), f.subject, f.message);
         }
     }
     if report.healthy() {

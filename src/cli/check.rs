@@ -44,6 +44,9 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     let state = kit.state()?;
     let interval = kit.config().policy.check_interval_days;
     let now = crate::ledger::Timestamp::now();
+    if let Some(label) = &args.key {
+        super::suggest::known_label(&state, label)?;
+    }
     let due: Vec<_> = state
         .active_keys()
         .filter(|k| match &args.key {
@@ -57,8 +60,11 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
                 format!("no active key labelled '{label}'"),
                 "list keys with `glasskey ledger show`",
             )),
+            None if g.json => super::print_json(&Vec::<check::CheckOutcome>::new()),
             None => {
-                println!("no key is due for a check (use --all or --key LABEL to check anyway)");
+                crate::outln!(
+                    "no key is due for a check (use --all or --key LABEL to check anyway)"
+                );
                 Ok(())
             }
         };
@@ -73,7 +79,7 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         None
     };
     let mut op = session::TerminalOperator { assume_yes: false };
-    let operators = session::operators(&args.operators);
+    let operators = session::operators(&args.operators)?;
     let mut outcomes = Vec::new();
     let mut signin_errors: Vec<crate::Error> = Vec::new();
     for ks in due {
@@ -130,7 +136,7 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
                     &operators,
                     &std::thread::sleep,
                 ) {
-                    Ok(ev) if !g.json => println!(
+                    Ok(ev) if !g.json => crate::outln!(
                         "{}: sign-in proven: {} at {} ({}, IP {}, correlation id {})",
                         ks.label,
                         ev.sign_in_id.as_deref().unwrap_or("-"),
@@ -146,16 +152,16 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
             check::reseal(&kit, ks, &mut op, &plan)?;
         }
         if !g.json {
-            println!(
+            crate::outln!(
                 "{}: {}",
                 outcome.key,
                 if outcome.passed { "PASSED" } else { "FAILED" }
             );
             for c in &outcome.checks {
-                println!("  [{}] {}", if c.passed { "ok" } else { "FAIL" }, c.name);
+                crate::outln!("  [{}] {}", if c.passed { "OK" } else { "FAIL" }, c.name);
             }
             for a in &outcome.advice {
-                println!("  next: {a}");
+                crate::outln!("  next: {a}");
             }
         }
         outcomes.push(outcome);
@@ -172,7 +178,7 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         super::print_json(&outcomes)?;
     } else {
         for path in sheets {
-            println!("updated {} — print it for the binder", path.display());
+            crate::outln!("updated {} — print it for the binder", path.display());
         }
     }
     let failed: Vec<&str> = outcomes

@@ -16,15 +16,15 @@ pub fn run(args: DemoArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     let quiet = g.json;
     let mut log = |line: &str| {
         if !quiet {
-            println!("{line}");
+            crate::outln!("{line}");
         }
     };
     let report = crate::ceremony::demo::run(&args.out, &mut log)?;
     if g.json {
         return super::print_json(&report);
     }
-    println!();
-    println!(
+    crate::outln!();
+    crate::outln!(
         "Done in {:.2} s: {} keys enrolled, {} of them passed the liveness check, audit {}.",
         started.elapsed().as_secs_f64(),
         report.keys.len(),
@@ -35,12 +35,12 @@ pub fn run(args: DemoArgs, g: &super::GlobalArgs) -> crate::Result<()> {
             "found problems"
         }
     );
-    println!("Kit (config + ledger): {}", report.kit.display());
-    println!("Sheets:");
+    crate::outln!("Kit (config + ledger): {}", report.kit.display());
+    crate::outln!("Sheets:");
     for s in &report.sheets {
-        println!("  {}", s.display());
+        crate::outln!("  {}", s.display());
     }
-    println!(
+    crate::outln!(
         "Rehearse by hand: glasskey --kit {} ledger show",
         report.kit.display()
     );

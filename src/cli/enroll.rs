@@ -49,6 +49,13 @@ pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     use crate::ceremony::enroll::{self, EnrollPlan, PinChoice};
     use crate::graph::bundle::{RequestBundle, ResponseBundle};
     let kit = session::open_kit(g)?;
+    // Typos are caught here, before a sign-in or a key is touched.
+    if let Some(account) = &args.account {
+        super::suggest::known_account(&kit, account)?;
+    }
+    if let Some(location) = &args.location {
+        super::suggest::known_location(&kit, location)?;
+    }
     let mut op = session::TerminalOperator {
         assume_yes: args.yes,
     };
@@ -56,7 +63,7 @@ pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         command: args.pin_slip_cmd.clone(),
     };
     let trust = session::trust(g)?;
-    let operators = session::operators(&args.operators);
+    let operators = session::operators(&args.operators)?;
     let plan = |account: String| EnrollPlan {
         account,
         location: args.location.clone().unwrap_or_default(),
@@ -123,7 +130,13 @@ pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         }
         let response = ResponseBundle::new(&bundle.tenant, items);
         response.write(out)?;
-        println!("wrote {} item(s) to {}; register them online with `glasskey graph register --response {}`", response.items.len(), out.display(), out.display());
+        if g.json {
+            return super::print_json(&serde_json::json!({
+                "out": out,
+                "item_count": response.items.len(),
+            }));
+        }
+        crate::outln!("wrote {} item(s) to {}; register them online with `glasskey graph register --response {}`", response.items.len(), out.display(), out.display());
         return Ok(());
     }
     let account = args.account.clone().ok_or_else(|| {
@@ -158,7 +171,7 @@ pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     if g.json {
         return super::print_json(&enrolled);
     }
-    println!(
+    crate::outln!(
         "enrolled key {} ({}) for {} at {}, seal {}; Entra method {}",
         enrolled.label,
         enrolled.model,
@@ -168,7 +181,7 @@ pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         enrolled.method_id.as_deref().unwrap_or("-")
     );
     for path in sheets {
-        println!("updated {} — print it for the binder", path.display());
+        crate::outln!("updated {} — print it for the binder", path.display());
     }
     let audit = crate::ceremony::audit::audit_offline(&kit, crate::ledger::Timestamp::now())?;
     for f in audit
@@ -176,7 +189,12 @@ pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         .iter()
         .filter(|f| f.subject == "policy" || f.message.contains("policy wants"))
     {
-        println!("program: [{:?}] {}: {}", f.severity, f.subject, f.message);
+        crate::outln!(
+            "program: [{}] {}: {}",
+            f.severity.tag(),
+            f.subject,
+            f.message
+        );
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use super::output::{print_json_document, snake_case_keys};
 use super::{print_json, GlobalArgs, GraphArgs};
 use crate::aaguid::Aaguid;
 use crate::error::{Error, Result};
@@ -26,23 +27,28 @@ pub enum GraphCmd {
         /// Challenge lifetime in minutes (5..43200, beta API); without it v1.0's fixed 5 minutes.
         #[arg(long, value_name = "MIN")]
         challenge_timeout: Option<u32>,
+        /// Where to write the request bundle (for the offline `enroll --request`).
         #[arg(long, value_name = "REQ.json")]
         out: PathBuf,
     },
     /// Register the credentials of a response bundle (online; safe to re-run).
     Register {
+        /// The response bundle written by the offline `enroll --request … --out`.
         #[arg(long, value_name = "RESP.json")]
         response: PathBuf,
     },
     /// List an account's FIDO2 methods.
     Methods {
-        #[arg(long)]
+        /// The account: userPrincipalName or object id.
+        #[arg(long, value_name = "UPN")]
         account: String,
     },
     /// Say whether a key model can be registered for an account, and why not.
     Preflight {
-        #[arg(long)]
+        /// The account: userPrincipalName or object id.
+        #[arg(long, value_name = "UPN")]
         account: String,
+        /// The key model's AAGUID (`glasskey keys info` shows it).
         #[arg(long)]
         aaguid: Aaguid,
         /// The key presents vendor attestation Entra trusts.
@@ -51,7 +57,8 @@ pub enum GraphCmd {
     },
     /// Read and evaluate a break-glass account's posture.
     Posture {
-        #[arg(long)]
+        /// The account: userPrincipalName or object id.
+        #[arg(long, value_name = "UPN")]
         account: String,
     },
     /// Run the local Graph emulator (login and Graph on one loopback URL).
@@ -59,6 +66,7 @@ pub enum GraphCmd {
         /// Tenant state (JSON); without it the built-in demo tenant.
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
+        /// Loopback address to serve on (port 0: any free port, printed in READY).
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         listen: String,
         /// Print the state as JSON (a starting point for --state files) and exit.
@@ -148,9 +156,9 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
             bundle.validate(Some(&tenant), time::OffsetDateTime::now_utc())?;
             bundle.write(&out)?;
             if g.json {
-                print_json(&serde_json::json!({"out": out, "items": bundle.items.len()}))
+                print_json(&serde_json::json!({"out": out, "item_count": bundle.items.len()}))
             } else {
-                println!("wrote {} item(s) to {}", bundle.items.len(), out.display());
+                crate::outln!("wrote {} item(s) to {}", bundle.items.len(), out.display());
                 Ok(())
             }
         }
@@ -182,7 +190,7 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
                     )
                 },
             );
-            let operators = super::session::operators(&[]);
+            let operators = super::session::operators(&[])?;
             let added = crate::ceremony::register::record_registrations(
                 &kit, &operators, &bundle, &reports,
             )?;
@@ -191,7 +199,7 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
                 g.kit.display()
             );
             if g.json {
-                print_json(&reports)?;
+                print_graph_json(&reports)?;
             } else {
                 for r in &reports {
                     let (word, detail) = match &r.outcome {
@@ -206,9 +214,11 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
                             ("REFUSED, not sent:", format!("{error}\n    next: {next}"))
                         }
                     };
-                    println!(
+                    crate::outln!(
                         "{}  '{}'  {}: {word} {detail}",
-                        r.account, r.display_name, r.aaguid
+                        r.account,
+                        r.display_name,
+                        r.aaguid
                     );
                 }
             }
@@ -247,10 +257,10 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
             client.require_permissions(plans::METHODS)?;
             let methods = client.list_methods(&account)?;
             if g.json {
-                return print_json(&methods);
+                return print_graph_json(&methods);
             }
             for m in &methods {
-                println!(
+                crate::outln!(
                     "{}  {}  {}  {}  {}",
                     m.id,
                     m.display_name.as_deref().unwrap_or(""),
@@ -273,16 +283,16 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
             let verdict =
                 crate::graph::policy::preflight(&client.fido2_policy()?, &groups, aaguid, attested);
             if g.json {
-                print_json(&verdict)?;
+                print_graph_json(&verdict)?;
             } else if verdict.allowed {
-                println!(
+                crate::outln!(
                     "{aaguid} can be registered for {}: admitted by {}",
                     user.user_principal_name,
                     verdict.admitted_by.as_deref().unwrap_or("policy")
                 );
             } else {
                 for b in &verdict.blockers {
-                    println!("blocked: {}", b.explain());
+                    crate::outln!("blocked: {}", b.explain());
                 }
             }
             if verdict.allowed {
@@ -303,15 +313,15 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
             let facts = crate::graph::posture::read_posture(&client, &account)?;
             let findings = crate::graph::posture::evaluate(&facts);
             if g.json {
-                print_json(&serde_json::json!({"facts": facts, "findings": findings}))?;
+                print_graph_json(&serde_json::json!({"facts": facts, "findings": findings}))?;
             } else {
                 for f in &findings {
-                    println!(
+                    crate::outln!(
                         "[{}] {}: {}",
                         match (f.ok, f.warning) {
                             (false, _) => "FAIL",
-                            (true, true) => "warn",
-                            (true, false) => "ok",
+                            (true, true) => "WARN",
+                            (true, false) => "OK",
                         },
                         f.check,
                         f.detail
@@ -327,6 +337,13 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
             }
         }
     }
+}
+
+/// Graph's objects in glasskey's output follow glasskey's naming (snake_case).
+fn print_graph_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    let value = serde_json::to_value(value)
+        .map_err(|e| Error::input(format!("could not encode JSON output: {e}"), ""))?;
+    print_json(&snake_case_keys(value))
 }
 
 fn emulator(state: Option<PathBuf>, listen: &str, print_state: bool) -> Result<()> {
@@ -345,7 +362,7 @@ fn emulator(state: Option<PathBuf>, listen: &str, print_state: bool) -> Result<(
         None => State::demo(),
     };
     if print_state {
-        return print_json(&state);
+        return print_json_document(&state);
     }
     let handle = Emulator::start(state, listen).map_err(|e| {
         Error::input(
@@ -353,7 +370,7 @@ fn emulator(state: Option<PathBuf>, listen: &str, print_state: bool) -> Result<(
             "give a free loopback address, e.g. --listen 127.0.0.1:8400",
         )
     })?;
-    println!("READY {}", handle.base_url());
+    crate::outln!("READY {}", handle.base_url());
     let _ = std::io::stdout().flush();
     loop {
         std::thread::park();

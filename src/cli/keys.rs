@@ -44,7 +44,7 @@ pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
                 eprintln!("no FIDO security keys found");
             }
             for k in &found {
-                println!("{}", list_line(k));
+                crate::outln!("{}", list_line(k));
             }
             Ok(())
         }
@@ -70,7 +70,7 @@ pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
             }
             keys::set_pin(&mut dev, &new_pin)?;
             eprintln!("PIN set on {}", key.label);
-            Ok(())
+            done_json(g, &key.label, "pin_set")
         }
         KeysCmd::ChangePin => {
             let (key, mut dev) = open_one(device, virtual_dir)?;
@@ -86,7 +86,7 @@ pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
             }
             keys::change_pin(&mut dev, &current, &new_pin)?;
             eprintln!("PIN changed on {}", key.label);
-            Ok(())
+            done_json(g, &key.label, "pin_changed")
         }
         KeysCmd::Reset { yes } => {
             let (key, mut dev) = open_one(device, virtual_dir)?;
@@ -104,9 +104,17 @@ pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
             }
             keys::factory_reset(&mut dev)?;
             eprintln!("{} was reset: no PIN, no credentials", key.label);
-            Ok(())
+            done_json(g, &key.label, "reset")
         }
     }
+}
+
+/// Under --json, what a key command did (the sentence went to stderr).
+fn done_json(g: &GlobalArgs, label: &str, done: &str) -> Result<()> {
+    if g.json {
+        print_json(&serde_json::json!({ "key": label, "done": done }))?;
+    }
+    Ok(())
 }
 
 fn confirm(prompt: &str) -> Result<bool> {
@@ -150,25 +158,25 @@ fn list_line(k: &KeySummary) -> String {
 
 fn print_report(r: &KeyReport) {
     let i = &r.info;
-    println!("key:        {}", r.summary.label);
-    println!("model:      {}", model_or_aaguid(&r.summary));
-    println!("aaguid:     {}", i.aaguid);
-    println!("versions:   {}", i.versions.join(", "));
-    println!("extensions: {}", i.extensions.join(", "));
+    crate::outln!("key:        {}", r.summary.label);
+    crate::outln!("model:      {}", model_or_aaguid(&r.summary));
+    crate::outln!("aaguid:     {}", i.aaguid);
+    crate::outln!("versions:   {}", i.versions.join(", "));
+    crate::outln!("extensions: {}", i.extensions.join(", "));
     let opts: Vec<String> = i.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("options:    {}", opts.join(", "));
+    crate::outln!("options:    {}", opts.join(", "));
     match (r.summary.pin_set, r.pin_retries) {
-        (Some(true), Some(n)) => println!("PIN:        set, {n} retries left"),
-        (Some(true), None) => println!("PIN:        set"),
-        (Some(false), _) => println!("PIN:        not set"),
-        (None, _) => println!("PIN:        not supported"),
+        (Some(true), Some(n)) => crate::outln!("PIN:        set, {n} retries left"),
+        (Some(true), None) => crate::outln!("PIN:        set"),
+        (Some(false), _) => crate::outln!("PIN:        not set"),
+        (None, _) => crate::outln!("PIN:        not supported"),
     }
-    println!("min PIN:    {}", i.min_pin_len());
+    crate::outln!("min PIN:    {}", i.min_pin_len());
     if let Some(n) = i.max_pin_length {
-        println!("max PIN:    {n}");
+        crate::outln!("max PIN:    {n}");
     }
     if crate::ctap::pin_rules::PinRules::of(i).complexity {
-        println!(
+        crate::outln!(
             "            the key enforces a PIN complexity policy{}",
             i.pin_complexity_policy_url
                 .as_deref()
@@ -177,25 +185,25 @@ fn print_report(r: &KeyReport) {
         );
     }
     if i.force_pin_change {
-        println!("            a PIN change is required before the key can be used");
+        crate::outln!("            a PIN change is required before the key can be used");
     }
     let protocols: Vec<String> = i.pin_uv_auth_protocols.iter().map(u64::to_string).collect();
-    println!("PIN protocols: {}", protocols.join(", "));
-    println!("algorithms: {}", i.algorithm_names().join(", "));
+    crate::outln!("PIN protocols: {}", protocols.join(", "));
+    crate::outln!("algorithms: {}", i.algorithm_names().join(", "));
     if let Some(n) = i.remaining_discoverable_credentials {
-        println!("free discoverable credential slots: {n}");
+        crate::outln!("free discoverable credential slots: {n}");
     }
     if let Some(v) = &r.firmware {
-        println!("firmware:   {v}");
+        crate::outln!("firmware:   {v}");
     }
     if let Some(n) = i.max_msg_size {
-        println!("max message: {n} bytes");
+        crate::outln!("max message: {n} bytes");
     }
     let hints = crate::ctap::reset::ResetHints::of(i);
     if hints.long_touch {
-        println!("reset:      needs a long touch (hold the button)");
+        crate::outln!("reset:      needs a long touch (hold the button)");
     }
     if !hints.transports.is_empty() {
-        println!("reset over: {}", hints.transports.join(", "));
+        crate::outln!("reset over: {}", hints.transports.join(", "));
     }
 }

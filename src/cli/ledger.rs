@@ -39,7 +39,14 @@ pub fn run(cmd: LedgerCmd, g: &GlobalArgs) -> Result<()> {
                 )
             })?;
             let kit = Kit::init(&g.kit, &KitConfig::example(tenant))?;
-            println!(
+            if g.json {
+                return print_json(&serde_json::json!({
+                    "kit": kit.dir(),
+                    "config": kit.dir().join(crate::ledger::CONFIG_FILE),
+                    "ledger": kit.ledger().path(),
+                }));
+            }
+            crate::outln!(
                 "created kit {}: edit {} (accounts, locations, custodians, policy)",
                 kit.dir().display(),
                 kit.dir().join(crate::ledger::CONFIG_FILE).display()
@@ -52,20 +59,33 @@ pub fn run(cmd: LedgerCmd, g: &GlobalArgs) -> Result<()> {
             let kit = Kit::open(&g.kit)?;
             let outcome = kit.ledger().repair()?;
             if g.json {
-                return print_json(&outcome);
+                return print_json(&repair_json(&outcome));
             }
             match outcome {
-                Repair::Clean => println!("nothing to repair: the ledger ends cleanly"),
+                Repair::Clean => crate::outln!("nothing to repair: the ledger ends cleanly"),
                 Repair::CompletedLastEvent { seq } => {
-                    println!("kept event {seq}: it was complete but missing its line end")
+                    crate::outln!("kept event {seq}: it was complete but missing its line end")
                 }
-                Repair::CutTornTail { bytes, backup } => println!(
+                Repair::CutTornTail { bytes, backup } => crate::outln!(
                     "removed {bytes} bytes of an interrupted write; saved them to {}; \
                      every complete event is kept. Redo the last step if it was not recorded.",
                     backup.display()
                 ),
             }
             Ok(())
+        }
+    }
+}
+
+/// `ledger repair --json`: what was done, as `"result"` plus its details.
+fn repair_json(outcome: &Repair) -> serde_json::Value {
+    match outcome {
+        Repair::Clean => serde_json::json!({ "result": "clean" }),
+        Repair::CompletedLastEvent { seq } => {
+            serde_json::json!({ "result": "completed_last_event", "seq": seq })
+        }
+        Repair::CutTornTail { bytes, backup } => {
+            serde_json::json!({ "result": "cut_torn_tail", "bytes": bytes, "backup": backup })
         }
     }
 }
@@ -135,14 +155,16 @@ fn verify(g: &GlobalArgs, sheet: Option<PathBuf>, head: Option<String>) -> Resul
         print_json(&out)?;
     } else if report.ok() && witnesses.as_ref().is_none_or(|w| w.ok()) {
         match report.head {
-            Some(h) => println!(
+            Some(h) => crate::outln!(
                 "ledger OK: {} events, head event {} sha256 {}",
-                report.events, h.seq, h.hash
+                report.events,
+                h.seq,
+                h.hash
             ),
-            None => println!("ledger OK: empty"),
+            None => crate::outln!("ledger OK: empty"),
         }
         if let Some(w) = witnesses.as_ref().filter(|w| w.ok()) {
-            println!(
+            crate::outln!(
                 "witnessed by the keys: {} check signature(s) and {} attestation(s) verify; \
                  last head a key signed: {}; {} event(s) since then are not yet witnessed",
                 w.witnesses,
@@ -154,9 +176,9 @@ fn verify(g: &GlobalArgs, sheet: Option<PathBuf>, head: Option<String>) -> Resul
         }
         match &matched {
             Some(SheetMatch::Current { seq }) => {
-                println!("sheet matches the current ledger head (event {seq})")
+                crate::outln!("sheet matches the current ledger head (event {seq})")
             }
-            Some(SheetMatch::Older { seq, events_since }) => println!(
+            Some(SheetMatch::Older { seq, events_since }) => crate::outln!(
                 "sheet matches event {seq}, an older head this ledger still contains; \
                  {events_since} event(s) recorded since it was printed"
             ),
@@ -240,14 +262,14 @@ fn show(g: &GlobalArgs) -> Result<()> {
             state: &state,
         });
     }
-    println!("tenant {}  ({} events)", kit.config().tenant, records.len());
+    crate::outln!("tenant {}  ({} events)", kit.config().tenant, records.len());
     for r in &records {
         let key = r
             .event
             .key()
             .map(|k| format!(" key {k}"))
             .unwrap_or_default();
-        println!(
+        crate::outln!(
             "#{:<5} {}  {:<20}{key}  by {}",
             r.seq,
             r.time,
@@ -255,7 +277,7 @@ fn show(g: &GlobalArgs) -> Result<()> {
             r.operators.join(", ")
         );
     }
-    println!();
+    crate::outln!();
     let interval = kit.config().policy.check_interval_days;
     for k in state.keys.values() {
         let custody = match &k.custody {
@@ -280,7 +302,7 @@ fn show(g: &GlobalArgs) -> Result<()> {
                 )
             })
             .unwrap_or_else(|| "never".into());
-        println!(
+        crate::outln!(
             "{:<16} {:<28} {}  accounts: {}  last check: {last}  next due: {}",
             k.label,
             k.model,
@@ -290,7 +312,7 @@ fn show(g: &GlobalArgs) -> Result<()> {
         );
     }
     for w in &state.warnings {
-        println!("warning: {w}");
+        crate::outln!("warning: {w}");
     }
     Ok(())
 }

@@ -27,7 +27,7 @@ pub fn run(cmd: MdsCmd, g: &super::GlobalArgs) -> crate::Result<()> {
     if g.json {
         super::print_json(&done)?;
     } else {
-        println!(
+        crate::outln!(
             "imported MDS BLOB no {} ({} models, verified as of {}; next update {}) into {}",
             done.no,
             done.entries,
@@ -36,7 +36,7 @@ pub fn run(cmd: MdsCmd, g: &super::GlobalArgs) -> crate::Result<()> {
             done.path.display()
         );
         if done.skipped > 0 {
-            println!("skipped {} unreadable entries", done.skipped);
+            crate::outln!("skipped {} unreadable entries", done.skipped);
         }
     }
     if done.stale {

@@ -28,6 +28,7 @@ pub struct RetireArgs {
 
 pub fn run(args: RetireArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     let kit = session::open_kit(g)?;
+    super::suggest::known_label(&kit.state()?, &args.key)?;
     let graph = if args.offline {
         None
     } else {
@@ -46,15 +47,18 @@ pub fn run(args: RetireArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         &crate::ceremony::retire::RetirePlan {
             label: &args.key,
             reason: &args.reason,
-            operators: &session::operators(&args.operators),
+            operators: &session::operators(&args.operators)?,
             assume_yes: args.yes,
         },
         graph.as_ref(),
         key.as_mut(),
         &mut op,
     )?;
+    if g.json {
+        return super::print_json(&serde_json::json!({ "key": args.key, "done": done }));
+    }
     for d in done {
-        println!("{d}");
+        crate::outln!("{d}");
     }
     Ok(())
 }

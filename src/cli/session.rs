@@ -32,7 +32,7 @@ fn read_line(prompt: &str) -> Result<String> {
     let Some(line) = line else {
         return Err(Error::input(
             format!("stdin ended while asking: {prompt}"),
-            "answer every prompt (or pass the matching flag)",
+            "answer every prompt (or pass the matching flag, e.g. --operator NAME)",
         ));
     };
     Ok(String::from_utf8_lossy(&line).trim().to_string())
@@ -58,6 +58,14 @@ impl Operator for TerminalOperator {
             ));
         }
         Ok(answer)
+    }
+    fn text_or(&mut self, prompt: &str, default: &str) -> Result<String> {
+        let answer = read_line(&format!("{prompt} [{default}]"))?;
+        Ok(if answer.is_empty() {
+            default.to_string()
+        } else {
+            answer
+        })
     }
     fn say(&mut self, message: &str) {
         eprintln!("{message}");
@@ -111,12 +119,112 @@ impl SlipPrinter for CommandPrinter {
     }
 }
 
-pub fn operators(given: &[String]) -> Vec<String> {
-    if given.is_empty() {
-        vec![std::env::var("USER").unwrap_or_else(|_| "operator".into())]
-    } else {
-        given.to_vec()
+/// Sends sheets to CUPS with `lp` (no shell: the printer name is an argument).
+pub struct LpPrinter {
+    lp: std::path::PathBuf,
+    printer: Option<String>,
+}
+
+impl LpPrinter {
+    /// Find `lp` on PATH now, before anything is written or recorded.
+    pub fn find(printer: Option<String>) -> Result<LpPrinter> {
+        let lp = find_on_path("lp").ok_or_else(|| {
+            Error::input(
+                "--print needs CUPS's `lp` command, which is not on PATH; nothing was written",
+                "install CUPS (Debian/Ubuntu: apt-get install cups-client), or drop --print                  and print the PDF by hand",
+            )
+        })?;
+        Ok(LpPrinter { lp, printer })
     }
+
+    /// Send `pdf` to the printer; returns the printer's name as shown to the operator.
+    pub fn print(&self, pdf: &[u8], title: &str) -> Result<String> {
+        let mut cmd = Command::new(&self.lp);
+        if let Some(p) = &self.printer {
+            cmd.arg("-d").arg(p);
+        }
+        cmd.arg("-t").arg(title).arg("--").arg("-");
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                Error::device(
+                    format!("cannot run {}: {e}", self.lp.display()),
+                    "check the CUPS installation; the PDF was written and can be printed by hand",
+                )
+            })?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(pdf).map_err(|e| {
+                Error::device(
+                    format!("lp did not take the sheet: {e}"),
+                    "check the printer; the PDF was written and can be printed by hand",
+                )
+            })?;
+        }
+        let status = child.wait().map_err(|e| {
+            Error::device(format!("lp failed: {e}"), "check the printer and its queue")
+        })?;
+        if !status.success() {
+            return Err(Error::device(
+                format!("lp failed ({status})"),
+                "check the printer name (lpstat -p) and its queue; the PDF was written",
+            ));
+        }
+        Ok(self
+            .printer
+            .clone()
+            .unwrap_or_else(|| "(default printer)".into()))
+    }
+}
+
+/// An executable file called `name` in one of PATH's directories.
+pub fn find_on_path(name: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Who is present, for the ledger: the `--operator` names, else `$USER`. With
+/// neither, ask: an event "by operator" would record nobody in particular.
+pub fn operators(given: &[String]) -> Result<Vec<String>> {
+    operators_from(given, std::env::var("USER").ok(), &mut || {
+        read_line("Who is present? Your name(s), separated by commas")
+    })
+}
+
+fn operators_from(
+    given: &[String],
+    user: Option<String>,
+    ask: &mut dyn FnMut() -> Result<String>,
+) -> Result<Vec<String>> {
+    let given: Vec<String> = given
+        .iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if !given.is_empty() {
+        return Ok(given);
+    }
+    if let Some(user) = user.map(|u| u.trim().to_string()).filter(|u| !u.is_empty()) {
+        return Ok(vec![user]);
+    }
+    let names: Vec<String> = ask()?
+        .split(',')
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Err(Error::input(
+            "the ledger needs the name of whoever is present, and none was given",
+            "pass --operator NAME (once per person present)",
+        ));
+    }
+    Ok(names)
 }
 
 pub fn open_kit(g: &GlobalArgs) -> Result<Kit> {
@@ -151,4 +259,31 @@ pub fn trust(g: &GlobalArgs) -> Result<TrustStore> {
         }
     }
     Ok(trust)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn never() -> Result<String> {
+        panic!("must not ask")
+    }
+
+    #[test]
+    fn names_given_or_user_are_used_without_asking() {
+        let got = operators_from(&["Ana ".into()], None, &mut never).unwrap();
+        assert_eq!(got, ["Ana"]);
+        let got = operators_from(&[], Some("ben".into()), &mut never).unwrap();
+        assert_eq!(got, ["ben"]);
+    }
+
+    #[test]
+    fn without_user_the_operator_is_asked_never_a_placeholder() {
+        let got = operators_from(&[], None, &mut || Ok("Ana, Ben".into())).unwrap();
+        assert_eq!(got, ["Ana", "Ben"]);
+        let got = operators_from(&[], Some("  ".into()), &mut || Ok("Cy".into())).unwrap();
+        assert_eq!(got, ["Cy"]);
+        let err = operators_from(&[], None, &mut || Ok(" , ".into())).unwrap_err();
+        assert!(err.next.contains("--operator"), "{err}");
+    }
 }

@@ -89,7 +89,7 @@ pub fn run(cmd: VirtualKeysCmd, g: &GlobalArgs) -> Result<()> {
                     "presence": state.presence.to_string(),
                 }))?;
             } else {
-                println!(
+                crate::outln!(
                     "created {} ({}, profile {}, AAGUID {}, serial {}) at {}",
                     m.short,
                     m.name,

@@ -73,7 +73,7 @@ pub struct PasskeyProfile {
 
 /// Why a key cannot be registered for an account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "reason", rename_all = "camelCase")]
+#[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Blocker {
     MethodDisabled,
     /// The known issue: the provisioning API needs "Allow self-service set up".

@@ -18,7 +18,7 @@ pub const PHISHING_RESISTANT_STRENGTH: &str = "00000000-0000-0000-0000-000000000
 
 /// How one Conditional Access policy treats the account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub enum CaScope {
     /// The policy applies to the account.
     Applies,

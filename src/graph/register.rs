@@ -15,7 +15,7 @@ use crate::aaguid::Aaguid;
 
 /// What happened to one item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "camelCase")]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     Registered {
         method: Fido2Method,

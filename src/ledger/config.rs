@@ -17,6 +17,10 @@ pub const REQUIRED_LOCATIONS: [&str; 2] = ["vault", "office-safe"];
 pub struct KitConfig {
     /// Tenant id or primary domain, e.g. `contoso.onmicrosoft.com`.
     pub tenant: String,
+    /// The national cloud the tenant lives in (global, usgov, usgov-dod, china);
+    /// absent means global. It decides the sign-in URL printed on the sheets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
     pub accounts: Vec<Account>,
     pub locations: Vec<Location>,
     #[serde(default)]
@@ -32,6 +36,10 @@ pub struct Account {
     pub upn: String,
     #[serde(default)]
     pub display_name: Option<String>,
+    /// Entra object id, when known (`kit init` fills it in after a Graph lookup);
+    /// printed on the emergency sheet next to the UPN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -51,6 +59,9 @@ pub struct Custodian {
     pub name: String,
     #[serde(default)]
     pub role: Option<String>,
+    /// Who to call in an emergency: printed on the emergency sheet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -152,16 +163,138 @@ impl KitConfig {
         self.locations.iter().find(|l| l.id == id)
     }
 
+    pub fn account(&self, upn: &str) -> Option<&Account> {
+        self.accounts
+            .iter()
+            .find(|a| a.upn.eq_ignore_ascii_case(upn))
+    }
+
+    /// Where a break-glass account signs in to administer the tenant: the Entra
+    /// admin center of the kit's cloud.
+    pub fn sign_in_url(&self) -> &'static str {
+        match self.cloud.as_deref().unwrap_or("global") {
+            "usgov" | "usgov-dod" => "https://entra.microsoft.us",
+            "china" => "https://entra.microsoftonline.cn",
+            _ => "https://entra.microsoft.com",
+        }
+    }
+
+    /// The configuration as `glasskey.toml` text with a comment on every setting,
+    /// ending in a newline. It reads back as the same configuration.
+    pub fn to_commented_toml(&self) -> Result<String, String> {
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+        let mut t = String::new();
+        t += "# glasskey kit: the break-glass program this folder accounts for.\n";
+        t += "# Every field is described in docs/ledger.md. Edit with care: the ledger next\n";
+        t += "# to this file records what happened; this file says what should be true.\n\n";
+        t += "# Tenant id or primary domain.\n";
+        t += &format!("tenant = {}\n", q(&self.tenant));
+        if let Some(cloud) = &self.cloud {
+            t += "# National cloud: global, usgov, usgov-dod or china.\n";
+            t += &format!("cloud = {}\n", q(cloud));
+        }
+        // Empty lists are top-level keys, so they come before the first table.
+        if self.accounts.is_empty() {
+            t += "# No break-glass accounts yet: add [[accounts]] tables (upn = \"...\").\n";
+            t += "accounts = []\n";
+        }
+        if self.custodians.is_empty() {
+            t += "# No custodians yet: add [[custodians]] tables (name, role, phone).\n";
+            t += "custodians = []\n";
+        }
+        t += "\n# The break-glass accounts: cloud-only, permanent Global Administrators,\n";
+        t += "# excluded from Conditional Access, signing in with the keys in this kit.\n";
+        for a in &self.accounts {
+            t += "[[accounts]]\n";
+            t += &format!("upn = {}\n", q(&a.upn));
+            if let Some(n) = &a.display_name {
+                t += &format!("display_name = {}\n", q(n));
+            }
+            if let Some(id) = &a.object_id {
+                t += &format!("object_id = {}  # Entra object id\n", q(id));
+            }
+        }
+        t += "\n# Where the sealed envelopes are kept. `id` is what commands take\n";
+        t += "# (--location); vault and office-safe are required.\n";
+        for l in &self.locations {
+            t += "[[locations]]\n";
+            t += &format!("id = {}\n", q(&l.id));
+            t += &format!("name = {}\n", q(&l.name));
+            if let Some(a) = &l.address {
+                t += &format!("address = {}\n", q(a));
+            }
+        }
+        if !self.custodians.is_empty() {
+            t += "\n# Who holds the envelopes and who to call in an emergency.\n";
+        }
+        for c in &self.custodians {
+            t += "[[custodians]]\n";
+            t += &format!("name = {}\n", q(&c.name));
+            if let Some(r) = &c.role {
+                t += &format!("role = {}\n", q(r));
+            }
+            if let Some(p) = &c.phone {
+                t += &format!("phone = {}\n", q(p));
+            }
+        }
+        let p = &self.policy;
+        t += "\n# The program's rules; `glasskey audit` holds the kit to them.\n[policy]\n";
+        t += &format!(
+            "min_accounts = {}  # break-glass accounts with keys\n",
+            p.min_accounts
+        );
+        t += &format!("keys_per_account = {}\n", p.keys_per_account);
+        t += &format!(
+            "distinct_models = {}  # key models (vendors): one recall cannot lock the tenant out\n",
+            p.distinct_models
+        );
+        t += &format!("distinct_locations = {}\n", p.distinct_locations);
+        t += &format!(
+            "check_interval_days = {}  # the liveness check's rhythm\n",
+            p.check_interval_days
+        );
+        let aaguids: Vec<String> = p
+            .allowed_aaguids
+            .iter()
+            .map(|a| q(&a.to_string()))
+            .collect();
+        t += &format!(
+            "allowed_aaguids = [{}]  # empty: any model the attestation check accepts\n",
+            aaguids.join(", ")
+        );
+        t += &format!(
+            "allow_self_attestation = {}  # accept keys without a vendor certificate\n",
+            p.allow_self_attestation
+        );
+        t += &format!(
+            "allow_unknown_root = {}  # accept attestation reaching no trusted root\n",
+            p.allow_unknown_root
+        );
+        t += &format!("pin_length = {}  # generated PINs\n", p.pin_length);
+        t += &format!(
+            "pin_alphabet = {}  # {}\n",
+            q(&p.pin_alphabet),
+            PIN_ALPHABETS.join(" or ")
+        );
+        let back = KitConfig::from_toml(&t)?;
+        if &back != self {
+            return Err("the commented configuration does not read back the same".into());
+        }
+        Ok(t)
+    }
+
     /// A starting configuration for `tenant` with the two required locations.
     pub fn example(tenant: &str) -> KitConfig {
         let domain = tenant.to_string();
         KitConfig {
             tenant: domain.clone(),
+            cloud: None,
             accounts: ["bg1", "bg2"]
                 .iter()
                 .map(|a| Account {
                     upn: format!("{a}@{domain}"),
                     display_name: None,
+                    object_id: None,
                 })
                 .collect(),
             locations: vec![
@@ -190,6 +323,37 @@ mod tests {
     fn example_round_trips_and_validates() {
         let c = KitConfig::example("contoso.onmicrosoft.com");
         let text = c.to_toml().unwrap();
+        assert_eq!(KitConfig::from_toml(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn commented_toml_reads_back_the_same_and_ends_in_a_newline() {
+        let mut c = KitConfig::example("contoso.onmicrosoft.com");
+        c.cloud = Some("usgov".into());
+        c.accounts[0].object_id = Some("0f1e2d3c-0000-4000-8000-000000000001".into());
+        c.locations[0].address = Some("1 Bank St, \"Vault\" level -2\nLondon".into());
+        c.custodians.push(Custodian {
+            name: "Ana Lima".into(),
+            role: Some("security lead".into()),
+            phone: Some("+44 20 7946 0000".into()),
+        });
+        c.policy.allowed_aaguids = vec![Aaguid::virtual_model(1)];
+        let text = c.to_commented_toml().unwrap();
+        assert!(text.ends_with('\n') && !text.ends_with("\n\n"), "{text}");
+        assert!(text.contains("# The break-glass accounts"), "{text}");
+        assert_eq!(KitConfig::from_toml(&text).unwrap(), c);
+        assert_eq!(c.sign_in_url(), "https://entra.microsoft.us");
+        assert_eq!(
+            KitConfig::example("t").sign_in_url(),
+            "https://entra.microsoft.com"
+        );
+    }
+
+    #[test]
+    fn commented_toml_with_empty_lists_reads_back() {
+        let mut c = KitConfig::example("t.onmicrosoft.com");
+        c.accounts.clear();
+        let text = c.to_commented_toml().unwrap();
         assert_eq!(KitConfig::from_toml(&text).unwrap(), c);
     }
 

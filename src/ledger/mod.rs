@@ -137,7 +137,9 @@ impl Kit {
         {
             return Err(LedgerError::KitExists(dir.to_path_buf()));
         }
-        let text = config.to_toml().map_err(|problem| LedgerError::Config {
+        let text = config
+            .to_commented_toml()
+            .map_err(|problem| LedgerError::Config {
             path: config_path.clone(),
             problem,
         })?;

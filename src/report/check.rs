@@ -63,11 +63,12 @@ pub fn check_sheet(ctx: &SheetContext) -> Result<Vec<u8>, ReportError> {
         y += 12.0;
     }
     for key in keys {
-        if y + ROW > bottom {
+        let layout = row_layout(&doc, ctx, key, interval);
+        if y + layout.height > bottom {
             y = new_page(&mut doc);
         }
-        row(&mut doc, ctx, key, y, interval);
-        y += ROW;
+        draw_row(&mut doc, &layout, y);
+        y += layout.height;
     }
     y = history(&mut doc, ctx, y + 6.0, &|doc: &mut Doc| {
         doc.new_page();
@@ -91,14 +92,16 @@ pub fn check_sheet(ctx: &SheetContext) -> Result<Vec<u8>, ReportError> {
 }
 
 const HISTORY_ROW: f32 = 5.0;
+/// Each further wrapped line of a history row.
+const HISTORY_LINE: f32 = 3.3;
 /// Columns of the history table: x offset from the margin, title.
-const HISTORY_COLUMNS: [(f32, &str); 6] = [
+/// Who was present goes on its own full-width line under each row.
+const HISTORY_COLUMNS: [(f32, &str); 5] = [
     (1.0, "Date (UTC)"),
-    (33.0, "Key"),
-    (66.0, "Result"),
-    (84.0, "Checks"),
-    (128.0, "Counter"),
-    (144.0, "Present"),
+    (31.0, "Key"),
+    (64.0, "Result"),
+    (103.0, "Counter"),
+    (118.0, "Checks"),
 ];
 
 /// Every check recorded in the last interval, oldest first; returns the new y.
@@ -143,11 +146,15 @@ fn history(
     }
     y = table_header(doc, y);
     for (key, c) in checks {
-        if y + HISTORY_ROW > bottom {
-            let top = new_page(doc);
-            y = table_header(doc, top);
-        }
-        let names: Vec<&str> = c.checks.iter().map(|i| i.name.as_str()).collect();
+        // A failure the operators corrected (a mistyped PIN, the wrong key plugged):
+        // a later check of the same key passed.
+        let corrected_by = (!c.passed)
+            .then(|| {
+                key.checks
+                    .iter()
+                    .find(|later| later.seq > c.seq && later.passed)
+            })
+            .flatten();
         let cells = [
             c.time
                 .to_string()
@@ -155,49 +162,87 @@ fn history(
                 .trim_end_matches('Z')
                 .to_string(),
             key.label.clone(),
-            if c.passed {
-                "passed".into()
-            } else {
-                "FAILED".into()
+            match (c.passed, corrected_by) {
+                (true, _) => "passed".into(),
+                (false, Some(later)) => format!("failed, corrected {}", later.time.date()),
+                (false, None) => "FAILED".into(),
             },
-            names.join(", "),
             c.counter.map_or("—".into(), |n| n.to_string()),
-            c.operators.join(", "),
+            c.checks
+                .iter()
+                .map(|i| {
+                    if i.passed {
+                        i.name.clone()
+                    } else {
+                        format!("{} failed", i.name)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
         ];
-        for (i, ((x, _), text)) in HISTORY_COLUMNS.iter().zip(cells.iter()).enumerate() {
-            let next_x = HISTORY_COLUMNS.get(i + 1).map_or(width, |c| c.0);
-            let text = doc.fit(Face::Sans, 7.5, text, next_x - x - 1.5);
-            let color = if i == 2 && !c.passed {
-                RED
-            } else {
-                super::pdf::BLACK
-            };
-            doc.text_color(Face::Sans, 7.5, MARGIN + x, y + 3.6, &text, color);
-        }
-        doc.line(
-            MARGIN,
-            y + HISTORY_ROW,
-            MARGIN + width,
-            y + HISTORY_ROW,
-            0.2,
+        let present = doc.wrap(
+            Face::Sans,
+            6.5,
+            &format!("present: {}", c.operators.join(", ")),
+            width - 2.0,
         );
-        y += HISTORY_ROW;
+        let wrapped: Vec<Vec<String>> = HISTORY_COLUMNS
+            .iter()
+            .enumerate()
+            .zip(cells.iter())
+            .map(|((i, (x, _)), text)| {
+                let next_x = HISTORY_COLUMNS.get(i + 1).map_or(width, |c| c.0);
+                doc.wrap(Face::Sans, 7.5, text, next_x - x - 1.5)
+            })
+            .collect();
+        let lines = wrapped.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let height =
+            HISTORY_ROW + (lines - 1) as f32 * HISTORY_LINE + present.len() as f32 * DETAIL_LINE;
+        if y + height > bottom {
+            let top = new_page(doc);
+            y = table_header(doc, top);
+        }
+        for (i, ((x, _), lines)) in HISTORY_COLUMNS.iter().zip(wrapped.iter()).enumerate() {
+            let color = match (i, c.passed, corrected_by) {
+                (2, false, None) => RED,
+                (2, false, Some(_)) => GREY,
+                _ => super::pdf::BLACK,
+            };
+            for (j, line) in lines.iter().enumerate() {
+                let ly = y + 3.6 + j as f32 * HISTORY_LINE;
+                doc.text_color(Face::Sans, 7.5, MARGIN + x, ly, line, color);
+            }
+        }
+        let below = y + 3.6 + (lines - 1) as f32 * HISTORY_LINE;
+        for (j, line) in present.iter().enumerate() {
+            let ly = below + 3.2 + j as f32 * DETAIL_LINE;
+            doc.text_color(Face::Sans, 6.5, MARGIN + 1.0, ly, line, GREY);
+        }
+        doc.line(MARGIN, y + height, MARGIN + width, y + height, 0.2);
+        y += height;
     }
     y
 }
 
-fn row(doc: &mut Doc, ctx: &SheetContext, key: &KeyState, y: f32, interval: u32) {
+/// One key's row, wrapped to fit: every cell's lines, the detail lines, the height.
+struct RowLayout {
+    cells: Vec<(Vec<String>, bool)>,
+    detail: Vec<String>,
+    pink: bool,
+    height: f32,
+}
+
+const CELL_LINE: f32 = 3.5;
+const DETAIL_LINE: f32 = 3.0;
+
+fn row_layout(doc: &Doc, ctx: &SheetContext, key: &KeyState, interval: u32) -> RowLayout {
     let overdue = key.is_overdue(interval, ctx.now);
     let last = key.last_check();
     let failed = last.is_some_and(|c| !c.passed);
     let width = doc.width - 2.0 * MARGIN;
-    if overdue || failed {
-        doc.fill(MARGIN, y, width, ROW, PINK);
-    }
-    doc.line(MARGIN, y + ROW, MARGIN + width, y + ROW, 0.3);
     let where_ = match &key.custody {
         Custody::Sealed { location, .. } => location.clone(),
-        Custody::Opened { location, .. } => format!("{location} (open)"),
+        Custody::Opened { location, .. } => format!("{location} (OPEN)"),
         Custody::Unsealed => key.location.clone().unwrap_or_else(|| "not sealed".into()),
     };
     let seal = match &key.custody {
@@ -234,15 +279,17 @@ fn row(doc: &mut Doc, ctx: &SheetContext, key: &KeyState, y: f32, interval: u32)
             overdue,
         ),
     ];
-    for (i, ((x, _), (text, red))) in COLUMNS.iter().zip(cells.iter()).enumerate() {
-        let next_x = COLUMNS.get(i + 1).map_or(width, |c| c.0);
-        let text = doc.fit(Face::Sans, 8.0, text, next_x - x - 1.5);
-        if *red {
-            doc.text_color(Face::Sans, 8.0, MARGIN + x, y + 4.2, &text, RED);
-        } else {
-            doc.text(Face::Sans, 8.0, MARGIN + x, y + 4.2, &text);
-        }
-    }
+    let cells: Vec<(Vec<String>, bool)> = cells
+        .iter()
+        .enumerate()
+        .map(|(i, (text, red))| {
+            let next_x = COLUMNS.get(i + 1).map_or(width, |c| c.0);
+            (
+                doc.wrap(Face::Sans, 8.0, text, next_x - COLUMNS[i].0 - 1.5),
+                *red,
+            )
+        })
+        .collect();
     let detail = match last {
         Some(c) => {
             let checks: Vec<String> = c
@@ -266,6 +313,43 @@ fn row(doc: &mut Doc, ctx: &SheetContext, key: &KeyState, y: f32, interval: u32)
             key.accounts().join(", ")
         ),
     };
-    let detail = doc.fit(Face::Sans, 6.5, &detail, width - 2.0);
-    doc.text_color(Face::Sans, 6.5, MARGIN + 1.0, y + 8.6, &detail, GREY);
+    let detail = doc.wrap(Face::Sans, 6.5, &detail, width - 2.0);
+    let lines = cells.iter().map(|(l, _)| l.len()).max().unwrap_or(1).max(1);
+    let height = 2.0 + lines as f32 * CELL_LINE + detail.len() as f32 * DETAIL_LINE + 1.5;
+    RowLayout {
+        cells,
+        detail,
+        pink: overdue || failed,
+        height: height.max(ROW),
+    }
+}
+
+fn draw_row(doc: &mut Doc, layout: &RowLayout, y: f32) {
+    let width = doc.width - 2.0 * MARGIN;
+    if layout.pink {
+        doc.fill(MARGIN, y, width, layout.height, PINK);
+    }
+    doc.line(
+        MARGIN,
+        y + layout.height,
+        MARGIN + width,
+        y + layout.height,
+        0.3,
+    );
+    let mut bottom_of_cells = y;
+    for ((x, _), (lines, red)) in COLUMNS.iter().zip(layout.cells.iter()) {
+        for (j, line) in lines.iter().enumerate() {
+            let ly = y + 4.2 + j as f32 * CELL_LINE;
+            if *red {
+                doc.text_color(Face::Sans, 8.0, MARGIN + x, ly, line, RED);
+            } else {
+                doc.text(Face::Sans, 8.0, MARGIN + x, ly, line);
+            }
+            bottom_of_cells = bottom_of_cells.max(ly);
+        }
+    }
+    for (j, line) in layout.detail.iter().enumerate() {
+        let ly = bottom_of_cells + 4.0 + j as f32 * DETAIL_LINE;
+        doc.text_color(Face::Sans, 6.5, MARGIN + 1.0, ly, line, GREY);
+    }
 }

@@ -31,19 +31,24 @@ pub fn custody_sheet(ctx: &SheetContext, location: &str) -> Result<Vec<u8>, Repo
             k.location.as_deref() == Some(location) && !matches!(k.custody, Custody::Sealed { .. })
         })
         .collect();
+    // Retired keys whose envelope the ledger last placed here: it must go.
+    let mut retired: Vec<&KeyState> = ctx
+        .state
+        .keys
+        .values()
+        .filter(|k| k.retired.is_some() && k.location.as_deref() == Some(location))
+        .collect();
+    retired.sort_by_key(|k| natural_key(&k.label));
 
     let mut doc = Doc::new(&format!("glasskey custody sheet: {}", loc.name), ctx.paper)?;
     let title = format!("Custody sheet — {}", loc.name);
-    let mut facts = format!(
+    let facts = format!(
         "Location: {}   Tenant: {}   Printed: {} UTC   Sealed envelopes: {}",
         loc.id,
         ctx.config.tenant,
         ctx.now.date(),
         sealed.len()
     );
-    if let Some(a) = &loc.address {
-        facts += &format!("   Address: {a}");
-    }
     let instruction = "For each envelope: check it is here, its seal is intact and the seal \
                        number matches. Report any difference before signing.";
     let bottom = doc.height - FOOTER_SPACE;
@@ -53,6 +58,39 @@ pub fn custody_sheet(ctx: &SheetContext, location: &str) -> Result<Vec<u8>, Repo
         CONTENT_TOP
     };
     let mut y = new_page(&mut doc);
+    let w = doc.width - 2.0 * MARGIN;
+    // Address and custodians in full, wrapped: never cut.
+    let mut about = Vec::new();
+    if let Some(a) = &loc.address {
+        about.push(format!("Address: {}", a.replace('\n', ", ")));
+    }
+    let custodians: Vec<String> = ctx
+        .config
+        .custodians
+        .iter()
+        .map(|c| {
+            let mut s = c.name.clone();
+            if let Some(r) = &c.role {
+                s += &format!(" ({r})");
+            }
+            if let Some(p) = &c.phone {
+                s += &format!(", {p}");
+            }
+            s
+        })
+        .collect();
+    about.push(if custodians.is_empty() {
+        "Custodians: none recorded in glasskey.toml".to_string()
+    } else {
+        format!("Custodians: {}", custodians.join("; "))
+    });
+    for text in about {
+        for line in doc.wrap(Face::Sans, 8.5, &text, w) {
+            doc.text(Face::Sans, 8.5, MARGIN, y + 3.5, &line);
+            y += 4.0;
+        }
+    }
+    y += 2.0;
 
     if sealed.is_empty() {
         doc.text(
@@ -86,7 +124,7 @@ pub fn custody_sheet(ctx: &SheetContext, location: &str) -> Result<Vec<u8>, Repo
         );
         y += 10.0;
         for k in loose {
-            let what = match &k.custody {
+            let mut what = match &k.custody {
                 Custody::Opened {
                     seal,
                     reason,
@@ -94,16 +132,55 @@ pub fn custody_sheet(ctx: &SheetContext, location: &str) -> Result<Vec<u8>, Repo
                     ..
                 } => {
                     format!(
-                        "{}: envelope {seal} opened {} ({reason})",
+                        "OPEN — key {}: envelope {seal} opened {} ({reason}) and not resealed",
                         k.label,
                         since.date()
                     )
                 }
-                _ => format!("{}: never sealed", k.label),
+                _ => format!("key {}: never sealed", k.label),
             };
-            let what = doc.fit(Face::Sans, 8.0, &what, doc.width - 2.0 * MARGIN);
-            doc.text(Face::Sans, 8.0, MARGIN + 4.0, y, &what);
-            y += 5.0;
+            if !registered(k) {
+                what += " — NOT usable: registered in Entra for no account";
+            }
+            for line in doc.wrap(Face::Sans, 8.0, &what, w - 4.0) {
+                doc.text_color(Face::Sans, 8.0, MARGIN + 4.0, y, &line, RED);
+                y += 4.0;
+            }
+            y += 1.0;
+        }
+        y += 3.0;
+    }
+    if !retired.is_empty() {
+        if y + 8.0 + 5.0 * retired.len() as f32 > bottom {
+            y = new_page(&mut doc);
+        }
+        doc.text_color(
+            Face::Sans,
+            9.0,
+            MARGIN,
+            y + 5.0,
+            "Retired keys: REMOVE AND DESTROY these envelopes (and the keys in them):",
+            RED,
+        );
+        y += 10.0;
+        for k in retired {
+            let seal = match &k.custody {
+                Custody::Sealed { seal, .. } | Custody::Opened { seal, .. } => {
+                    format!("envelope {seal}")
+                }
+                Custody::Unsealed => "no envelope".to_string(),
+            };
+            let why = k
+                .retired
+                .as_ref()
+                .map(|r| format!("retired {}: {}", r.time.date(), r.reason))
+                .unwrap_or_default();
+            let what = format!("remove and destroy — key {}, {seal} ({why})", k.label);
+            for line in doc.wrap(Face::Sans, 8.0, &what, w - 4.0) {
+                doc.text(Face::Sans, 8.0, MARGIN + 4.0, y, &line);
+                y += 4.0;
+            }
+            y += 1.0;
         }
         y += 3.0;
     }
@@ -149,6 +226,11 @@ fn witness_line(ctx: &SheetContext, head_seq: u64) -> String {
         signers.join(", "),
         head_seq.saturating_sub(latest)
     )
+}
+
+/// A key some account can sign in with: a credential Entra registered.
+fn registered(key: &KeyState) -> bool {
+    key.credentials.iter().any(|c| c.entra.is_some())
 }
 
 /// One envelope: QR on the left, what it holds on the right, framed.
@@ -222,15 +304,22 @@ fn envelope_block(
             key.serial.clone().unwrap_or_else(|| "not recorded".into()),
             None,
         ),
-        (
-            "Account",
-            if account.is_empty() {
-                "none".into()
-            } else {
-                account
-            },
-            None,
-        ),
+        if registered(key) {
+            ("Account", account, None)
+        } else {
+            (
+                "Account",
+                format!(
+                    "NOT usable: registered nowhere{}",
+                    if account.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (made for {account})")
+                    }
+                ),
+                Some(RED),
+            )
+        },
         ("Credential", cred, None),
         ("Enrolled", key.enrolled.date(), None),
         ("Last check", last.0, last.1),
@@ -262,19 +351,23 @@ fn envelope_block(
         }
     }
     // A box per envelope for the custodians to tick during the count.
+    // Below the long rows (model, account), beside the short ones (dates).
     let bx = doc.width - MARGIN - 9.0;
-    doc.text(Face::Sans, 7.0, bx - 25.0, y + 22.5, "Present, seal intact");
-    doc.frame(bx, y + 18.0, 6.0, 6.0, 0.8);
+    doc.text(Face::Sans, 7.0, bx - 25.0, y + 31.5, "Present, seal intact");
+    doc.frame(bx, y + 27.0, 6.0, 6.0, 0.8);
     let sealed_by = format!("sealed {} by {}", since.date(), custodians.join(" & "));
-    let sealed_by = doc.fit(Face::Sans, 6.5, &sealed_by, 60.0);
-    doc.text_color(
-        Face::Sans,
-        6.5,
-        doc.width - MARGIN - 63.0,
-        y + 39.0,
-        &sealed_by,
-        GREEN,
-    );
+    let lines = doc.wrap(Face::Sans, 6.5, &sealed_by, 60.0);
+    let first = y + 39.5 - (lines.len().saturating_sub(1)) as f32 * 2.8;
+    for (i, line) in lines.iter().enumerate() {
+        doc.text_color(
+            Face::Sans,
+            6.5,
+            doc.width - MARGIN - 63.0,
+            first + i as f32 * 2.8,
+            line,
+            GREEN,
+        );
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 
 mod check;
 mod custody;
+mod emergency;
 mod pdf;
 mod pin_slip;
 mod record;
@@ -16,6 +17,7 @@ use std::fmt;
 
 pub use check::check_sheet;
 pub use custody::custody_sheet;
+pub use emergency::emergency_sheet;
 pub use pdf::Paper;
 pub use pin_slip::{pin_slips, PinSlip};
 pub use record::{credential_fingerprint, head_in_pdf, EnvelopeRecord, HEAD_MARKER};

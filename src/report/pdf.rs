@@ -171,6 +171,43 @@ impl Doc {
         String::new()
     }
 
+    /// `s` broken into lines no wider than `max_mm`: at spaces (and at line breaks
+    /// in `s`); a single word wider than a line is split between characters.
+    /// Nothing is dropped: the lines joined hold every word of `s`.
+    pub fn wrap(&self, face: Face, size: f32, s: &str, max_mm: f32) -> Vec<String> {
+        let mut lines = Vec::new();
+        for paragraph in s.lines() {
+            let mut line = String::new();
+            for word in paragraph.split_whitespace() {
+                let candidate = if line.is_empty() {
+                    word.to_string()
+                } else {
+                    format!("{line} {word}")
+                };
+                if self.width_mm(face, size, &candidate) <= max_mm {
+                    line = candidate;
+                    continue;
+                }
+                if !line.is_empty() {
+                    lines.push(std::mem::take(&mut line));
+                }
+                // The word alone: split it if it is wider than a line.
+                for c in word.chars() {
+                    line.push(c);
+                    if self.width_mm(face, size, &line) > max_mm && line.chars().count() > 1 {
+                        line.pop();
+                        lines.push(std::mem::take(&mut line));
+                        line.push(c);
+                    }
+                }
+            }
+            if !line.is_empty() {
+                lines.push(line);
+            }
+        }
+        lines
+    }
+
     /// Text with its baseline at `y` (mm from the top).
     pub fn text(&mut self, face: Face, size: f32, x: f32, y: f32, s: &str) {
         self.text_on(None, face, size, x, y, s, BLACK);

@@ -15,7 +15,9 @@ pub struct PinSlip {
     pub account: String,
     pub key_label: String,
     pub model: String,
-    pub seal: String,
+    pub tenant: String,
+    /// Where the account signs in (the Entra admin center of the kit's cloud).
+    pub sign_in_url: String,
 }
 
 /// Render one page per (slip, PIN). The PIN is drawn in DejaVu Sans Mono, spaced,
@@ -47,17 +49,33 @@ fn page(doc: &mut Doc, slip: &PinSlip, pin: &Pin) {
         RED,
     );
     doc.line(MARGIN, 37.0, MARGIN + w, 37.0, 0.8);
+    // The seal number changes at every check; the slip stays in the envelope, so
+    // it points at the envelope instead of printing a number that will be stale.
     let rows = [
+        ("Tenant", slip.tenant.as_str()),
+        ("Sign in at", slip.sign_in_url.as_str()),
         ("Account", slip.account.as_str()),
         ("Key label", slip.key_label.as_str()),
         ("Model", slip.model.as_str()),
-        ("Seal number", slip.seal.as_str()),
+        (
+            "Seal number",
+            "see the envelope (a new seal after every check)",
+        ),
     ];
-    for (i, (label, value)) in rows.iter().enumerate() {
-        let y = 48.0 + i as f32 * 9.0;
+    let mut y = 46.0;
+    for (label, value) in rows {
         doc.text_color(Face::Sans, 10.0, MARGIN, y, label, GREY);
-        let value = doc.fit(Face::Mono, 13.0, value, w - 40.0);
-        doc.text(Face::Mono, 13.0, MARGIN + 40.0, y, &value);
+        let size = if label == "Seal number" { 10.0 } else { 12.0 };
+        let face = if label == "Seal number" {
+            Face::Sans
+        } else {
+            Face::Mono
+        };
+        for line in doc.wrap(face, size, value, w - 40.0) {
+            doc.text(face, size, MARGIN + 40.0, y, &line);
+            y += 5.5;
+        }
+        y += 1.5;
     }
 
     // Every PIN-derived buffer here wipes itself on drop.
@@ -65,7 +83,7 @@ fn page(doc: &mut Doc, slip: &PinSlip, pin: &Pin) {
     let size = if chars.len() <= 10 { 40.0 } else { 24.0 };
     let spaced: Zeroizing<String> = Zeroizing::new(chars.iter().flat_map(|c| [*c, ' ']).collect());
     let spaced = spaced.trim_end();
-    let box_y = 92.0;
+    let box_y = y.max(92.0) + 2.0;
     doc.fill(MARGIN, box_y, w, 30.0, LIGHT);
     doc.frame(MARGIN, box_y, w, 30.0, 1.2);
     doc.text_color(Face::Sans, 9.0, MARGIN + 3.0, box_y + 5.0, "PIN", GREY);

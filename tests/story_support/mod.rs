@@ -134,6 +134,9 @@ impl Story {
         cmd.args(["--client-id", "11111111-1111-1111-1111-111111111111"]);
         cmd.env("GLASSKEY_CLIENT_SECRET", "emulator-secret");
         cmd.env_remove("GLASSKEY_VIRTUAL");
+        cmd.env_remove("GLASSKEY_KIT");
+        // Events name who was present: $USER when no --operator is given.
+        cmd.env("USER", "story-operator");
         cmd.args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
