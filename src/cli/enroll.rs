@@ -122,6 +122,13 @@ pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         )
     })?;
     let graph = session::graph(g, &kit)?;
+    graph.require_permissions(crate::graph::permissions::plans::ENROLL_ONLINE)?;
+    if let Some(why) = graph.endpoints().provisioning_unavailable(false) {
+        return Err(crate::Error::input(
+            why,
+            "enroll offline (`enroll --request`) and register from the global cloud, or use the split ceremony with --challenge-timeout (beta; availability undocumented)",
+        ));
+    }
     let mut key = session::open_key(g)?;
     let (enrolled, _pin) = enroll::enroll(
         &kit,

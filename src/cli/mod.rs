@@ -137,6 +137,10 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
+            // Ctrl-C during a key request was turned into CTAPHID_CANCEL; exit as SIGINT would.
+            if crate::hid::cancel::ctrl_c_pressed() {
+                return 130;
+            }
             e.exit_code()
         }
     }

@@ -68,6 +68,13 @@ impl CancelToken {
     }
 }
 
+/// Did the operator press Ctrl-C while a request waited on a key? The command
+/// then finished its cleanup (CANCEL sent, ledger written) and exits 130, the
+/// status of a process ended by SIGINT, not the device-failure status.
+pub fn ctrl_c_pressed() -> bool {
+    CTRL_C.load(Ordering::SeqCst)
+}
+
 /// Held while a request waits on a key; see [`CancelToken::waiting`].
 pub struct WaitGuard {
     counted: bool,

@@ -354,6 +354,8 @@ impl State {
             }
             Event::KeyEnrolled { .. }
             | Event::SheetPrinted { .. }
+            | Event::SignInEvidence { .. }
+            | Event::SignInsReviewed { .. }
             | Event::EnrollmentAbandoned { .. } => {}
         }
         if let Some(w) = warn {
