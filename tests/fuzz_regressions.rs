@@ -61,7 +61,6 @@ fn every_recorded_fuzz_finding_stays_fixed() {
 }
 
 #[test]
-#[ignore = "not yet run green once (docs/fuzzing.md, Status): enable after the first fuzz-smoke"]
 fn every_seed_corpus_entry_runs_clean() {
     let n = replay("corpus", Duration::from_secs(5));
     assert!(n > 0, "no corpus inputs found under fuzz/corpus");
