@@ -6,6 +6,10 @@
 #   make hw-test   glasskey's real USB HID path (hidapi, hidraw, CTAPHID) on a real Linux kernel:
 #                  QEMU + UHID devices bridged to the peer authenticators (tests/hw/run.sh)
 #   make install   install the binary, udev rules, shell completions and man page (needs root)
+#   make fuzz      coverage-guided fuzzing of every parser, FUZZ_SECONDS per target (docs/fuzzing.md)
+#   make fuzz-smoke  every fuzz target briefly, from the committed corpora (CI)
+#   make audit     RustSec advisories, offline, against ../shared/advisory-db
+#   make deny      licences, duplicate versions and crate sources (deny.toml)
 
 SHELL := /bin/bash
 CARGO ?= cargo
@@ -19,7 +23,8 @@ PEER_APT := libclang-dev fido2-tools libfido2-dev python3-venv
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build release demo test interop hw-test lint fmt install uninstall setup-test setup-peers clean
+.PHONY: all build release demo test interop hw-test lint fmt install uninstall setup-test setup-peers clean \
+	setup-fuzz fuzz fuzz-smoke setup-audit audit deny
 
 all: build
 
@@ -98,3 +103,60 @@ uninstall:
 clean:
 	$(CARGO) clean
 	rm -rf $(DEMO_OUT)
+
+# ---- fuzzing (docs/fuzzing.md): cargo-fuzz on nightly; the fuzz crate has its own lockfile.
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 4
+# libFuzzer limits: a run slower than this is a hang, more memory than this is a finding.
+FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -max_len=8192
+FUZZ_TARGETS := $(shell sed -n 's/^name = "\(.*\)"$$/\1/p' fuzz/Cargo.toml | tail -n +2)
+# Release build with debug assertions and overflow checks; no sanitizer (the fuzzed code is
+# safe Rust, and ASan would halve the executions on these machines).
+FUZZ_BUILD := +nightly fuzz build --sanitizer none --debug-assertions
+
+setup-fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+
+# Long campaign: one target at a time at low priority; new inputs grow fuzz/corpus-work/
+# (minimise with `cargo fuzz cmin` before committing into fuzz/corpus/).
+fuzz: setup-fuzz
+	cd fuzz && $(CARGO) $(FUZZ_BUILD)
+	@mkdir -p fuzz/corpus-work fuzz/logs
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus-work/$$t; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+	  (cd fuzz && nice -n 19 $(CARGO) $(FUZZ_BUILD:build=run) $$t corpus-work/$$t corpus/$$t -- \
+	    $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1) > fuzz/logs/$$t.log 2>&1 \
+	    || { echo "!! $$t found a crash: see fuzz/logs/$$t.log and fuzz/artifacts/$$t/"; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units|#[0-9]+ +DONE' fuzz/logs/$$t.log | tail -2; \
+	done
+
+# CI: every target for FUZZ_SMOKE_SECONDS from the committed corpus (into a scratch copy,
+# so the tree stays clean). A crash fails the build and names the artifact.
+fuzz-smoke: setup-fuzz
+	cd fuzz && $(CARGO) $(FUZZ_BUILD)
+	@set -e; work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $$work/$$t; \
+	  (cd fuzz && $(CARGO) $(FUZZ_BUILD:build=run) $$t $$work/$$t corpus/$$t -- \
+	    $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=1) > $$work/$$t.log 2>&1 \
+	    || { tail -40 $$work/$$t.log; echo "!! fuzz target $$t failed (artifact under fuzz/artifacts/$$t/)"; exit 1; }; \
+	  printf '%-22s %s\n' $$t "$$(grep -o 'number_of_executed_units: [0-9]*' $$work/$$t.log | tail -1)"; \
+	done
+
+# ---- supply chain: RustSec advisories offline, licences/bans/sources with cargo-deny.
+ADVISORY_DB ?= ../shared/advisory-db
+setup-audit:
+	@command -v cargo-audit >/dev/null || $(CARGO) install --locked cargo-audit
+	@command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny
+
+# Advisory ignores live in deny.toml (one reviewed file, each with its reason).
+audit: setup-audit
+	@test -d $(ADVISORY_DB)/crates || { echo "error: no advisory database at $(ADVISORY_DB)"; exit 2; }
+	$(CARGO) audit --db $(ADVISORY_DB) --no-fetch --deny warnings \
+	  $$(sed -n '/^\[advisories\]/,/^\[/p' deny.toml | grep -o '"RUSTSEC-[0-9-]*"' | tr -d '"' | sed 's/^/--ignore /')
+	cd fuzz && $(CARGO) audit --db ../$(ADVISORY_DB) --no-fetch --deny warnings \
+	  $$(sed -n '/^\[advisories\]/,/^\[/p' ../deny.toml | grep -o '"RUSTSEC-[0-9-]*"' | tr -d '"' | sed 's/^/--ignore /')
+
+deny: setup-audit
+	$(CARGO) deny --locked check bans licenses sources

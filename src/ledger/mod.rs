@@ -14,7 +14,7 @@ mod store;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use chain::{Hash, Record, MAX_LINE};
+pub use chain::{decode as decode_line, Hash, LineFault, Record, MAX_LINE};
 pub use config::{Account, Custodian, KitConfig, Location, Policy, REQUIRED_LOCATIONS};
 pub use event::{Bytes, CheckItem, Event, Timestamp};
 pub use state::{

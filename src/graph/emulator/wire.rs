@@ -74,8 +74,12 @@ fn read_line(r: &mut impl BufRead) -> Result<String, ReadError> {
 }
 
 pub fn read_request(stream: &TcpStream) -> Result<HttpRequest, ReadError> {
-    let mut r = BufReader::new(stream);
-    let line = read_line(&mut r)?;
+    parse_request(&mut BufReader::new(stream))
+}
+
+/// Read one request from any byte source (the socket above; the fuzzer feeds bytes).
+pub fn parse_request(r: &mut impl BufRead) -> Result<HttpRequest, ReadError> {
+    let line = read_line(r)?;
     let mut parts = line.split(' ');
     let (method, target) = match (parts.next(), parts.next(), parts.next()) {
         (Some(m), Some(t), Some(v)) if v.starts_with("HTTP/1.") => (m.to_string(), t.to_string()),
@@ -83,7 +87,7 @@ pub fn read_request(stream: &TcpStream) -> Result<HttpRequest, ReadError> {
     };
     let mut headers = Vec::new();
     loop {
-        let h = read_line(&mut r)?;
+        let h = read_line(r)?;
         if h.is_empty() {
             break;
         }
