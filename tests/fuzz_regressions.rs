@@ -348,6 +348,8 @@ fn write_bundle_seeds(upn: &str, options: serde_json::Value) {
             .unwrap(),
             challenge_timeout: "2026-01-01T00:10:00Z".into(),
             graph_version: Some("beta".into()),
+            request: None,
+            request_sha256: None,
         }],
     );
     write(
