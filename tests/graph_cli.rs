@@ -60,6 +60,7 @@ fn glasskey(url: &str, args: &[&str]) -> std::process::Output {
         ])
         .args(args)
         .env("GLASSKEY_CLIENT_SECRET", "emulator-secret")
+        .env("USER", "graph-operator")
         .output()
         .unwrap()
 }
