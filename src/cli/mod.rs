@@ -17,6 +17,7 @@ pub mod graph;
 pub mod keys;
 pub mod ledger;
 pub mod report;
+pub mod resume;
 pub mod retire;
 pub mod session;
 pub mod virtual_keys;
@@ -108,6 +109,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Take a key out of the program.
     Retire(retire::RetireArgs),
+    /// Finish whatever ceremony was interrupted, from its exact step.
+    Resume(resume::ResumeArgs),
     /// The whole story on virtual keys and the local Graph emulator.
     Demo(demo::DemoArgs),
     /// Print shell completions.
@@ -123,6 +126,9 @@ pub enum Command {
 
 /// Parse the arguments, run the command, print any error, return the exit code.
 pub fn main() -> i32 {
+    // Ctrl-C exits 130 everywhere: at a prompt at once (the journal already holds
+    // every finished step), during a key wait after cancelling it on the key.
+    let _ = crate::hid::CancelToken::ctrl_c();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -137,6 +143,12 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
+            // Ctrl-C during a key wait cancels the request and unwinds with an
+            // error after the step is recorded; it exits 130 like Ctrl-C anywhere.
+            if crate::hid::CancelToken::ctrl_c_pressed() {
+                eprintln!("interrupted: run `glasskey resume` to see what is half done");
+                return 130;
+            }
             e.exit_code()
         }
     }
@@ -154,6 +166,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check::run(args, g),
         Command::Audit(args) => audit::run(args, g),
         Command::Retire(args) => retire::run(args, g),
+        Command::Resume(args) => resume::run(args, g),
         Command::Demo(args) => demo::run(args, g),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -18,9 +18,12 @@ pub struct RetireArgs {
     /// Also factory-reset the key (it must be plugged in).
     #[arg(long)]
     pub reset: bool,
-    /// Skip confirmation prompts.
+    /// Skip the confirmation (scripts).
     #[arg(long)]
     pub yes: bool,
+    /// Run the preflight only and print the plan; nothing is changed.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Who is present; default: $USER.
     #[arg(long = "operator", value_name = "NAME")]
     pub operators: Vec<String>,
@@ -28,6 +31,13 @@ pub struct RetireArgs {
 
 pub fn run(args: RetireArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     let kit = session::open_kit(g)?;
+    let (pf, steps) =
+        crate::ceremony::retire::preflight(&kit, &args.key, !args.offline, args.reset);
+    if args.dry_run {
+        super::enroll::print_dry_run(g, &pf, &steps)?;
+        return pf.into_result().map(|_| ());
+    }
+    pf.into_result()?;
     let graph = if args.offline {
         None
     } else {
@@ -41,12 +51,13 @@ pub fn run(args: RetireArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     let mut op = session::TerminalOperator {
         assume_yes: args.yes,
     };
+    let operators = session::operators(&args.operators);
     let done = crate::ceremony::retire::retire(
         &kit,
         &crate::ceremony::retire::RetirePlan {
             label: &args.key,
             reason: &args.reason,
-            operators: &session::operators(&args.operators),
+            operators: &operators,
             assume_yes: args.yes,
         },
         graph.as_ref(),
@@ -55,6 +66,15 @@ pub fn run(args: RetireArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     )?;
     for d in done {
         println!("{d}");
+    }
+    let locations: Vec<String> = kit
+        .config()
+        .locations
+        .iter()
+        .map(|l| l.id.clone())
+        .collect();
+    for path in crate::ceremony::sheets::refresh_kit_sheets(&kit, &locations, &operators)? {
+        println!("updated {} — print it for the binder", path.display());
     }
     Ok(())
 }

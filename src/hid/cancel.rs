@@ -42,6 +42,11 @@ impl CancelToken {
         CancelToken(Inner::CtrlC)
     }
 
+    /// Whether the operator pressed Ctrl-C during this run (the CLI then exits 130).
+    pub fn ctrl_c_pressed() -> bool {
+        CTRL_C.load(Ordering::SeqCst)
+    }
+
     pub fn cancel(&self) {
         self.flag().store(true, Ordering::SeqCst);
     }

@@ -185,6 +185,9 @@ pub enum Event {
         reason: String,
         next: String,
     },
+    /// A key was factory-reset by glasskey (e.g. to clear an abandoned enrollment):
+    /// its PIN and credentials are gone. The label may never have been enrolled.
+    KeyReset { key: String, reason: String },
     /// A sheet was printed showing the ledger as of `head_seq` / `head_hash`.
     SheetPrinted {
         sheet: String,
@@ -206,7 +209,9 @@ impl Event {
             | Event::LivenessChecked { key, .. }
             | Event::KeyMoved { key, .. }
             | Event::KeyRetired { key, .. } => Some(key),
-            Event::SheetPrinted { .. } | Event::EnrollmentAbandoned { .. } => None,
+            Event::SheetPrinted { .. }
+            | Event::EnrollmentAbandoned { .. }
+            | Event::KeyReset { .. } => None,
         }
     }
 
@@ -222,6 +227,7 @@ impl Event {
             Event::KeyMoved { .. } => "key_moved",
             Event::KeyRetired { .. } => "key_retired",
             Event::EnrollmentAbandoned { .. } => "enrollment_abandoned",
+            Event::KeyReset { .. } => "key_reset",
             Event::SheetPrinted { .. } => "sheet_printed",
         }
     }

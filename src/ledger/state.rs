@@ -153,6 +153,13 @@ impl State {
         out
     }
 
+    /// An abandoned enrollment's warning no longer applies once that key was
+    /// reset, enrolled again or retired.
+    fn clear_abandoned(&mut self, key: &str) {
+        let marker = format!("enrollment of key '{key}' for ");
+        self.warnings.retain(|w| !w.contains(&marker));
+    }
+
     /// Keys that are in the program (not retired).
     pub fn active_keys(&self) -> impl Iterator<Item = &KeyState> {
         self.keys.values().filter(|k| k.retired.is_none())
@@ -174,6 +181,7 @@ impl State {
             attestation_fingerprint,
         } = &r.event
         {
+            self.clear_abandoned(key);
             if self.keys.contains_key(key) {
                 self.warnings.push(format!(
                     "event {seq}: key '{key}' enrolled again; the later record wins"
@@ -209,6 +217,12 @@ impl State {
                 "event {seq}: enrollment of key '{key}' for {account} was abandoned ({reason}); {next}"
             ));
             return;
+        }
+        match &r.event {
+            Event::KeyReset { key, .. } | Event::KeyRetired { key, .. } => {
+                self.clear_abandoned(key)
+            }
+            _ => {}
         }
         let Some(label) = r.event.key() else {
             return; // sheet printed: no key state changes
@@ -354,7 +368,8 @@ impl State {
             }
             Event::KeyEnrolled { .. }
             | Event::SheetPrinted { .. }
-            | Event::EnrollmentAbandoned { .. } => {}
+            | Event::EnrollmentAbandoned { .. }
+            | Event::KeyReset { .. } => {}
         }
         if let Some(w) = warn {
             self.warnings.push(w);
