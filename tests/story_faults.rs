@@ -473,3 +473,334 @@ fn fault_matrix_check() {
         eprintln!("  {k}: {v}");
     }
 }
+
+/// Inject faults into the running emulator (its control endpoint).
+fn emulator_faults(story: &Story, faults: serde_json::Value) {
+    let addr = story
+        .emulator
+        .address
+        .trim_start_matches("http://")
+        .to_string();
+    let body = serde_json::json!({ "faults": faults }).to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "POST /.glasskey-emulator/control HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 2"), "{answer}");
+}
+
+/// Make `key` the only virtual key plugged in.
+fn plug_only(story: &mut Story, key: &str, all: &[&str]) {
+    for k in all {
+        let plugged = key_file(story, k).exists();
+        if *k == key && !plugged {
+            story.ok(&["keys", "virtual-insert", k], "");
+        } else if *k != key && plugged {
+            story.ok(&["keys", "virtual-unplug", k], "");
+        }
+    }
+}
+
+fn bundle_accounts(path: &std::path::Path) -> Vec<String> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["items"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| i["account"]["userPrincipalName"].as_str().map(String::from))
+        .collect()
+}
+
+/// Split enroll with two items (one key each), interrupted at each boundary;
+/// `resume` and a re-run (which skips finished items) reach a bundle with both
+/// items, and `graph register` then registers both.
+#[test]
+fn fault_matrix_split_enroll_and_register() {
+    let mut tally = Tally {
+        cells: 0,
+        outcomes: Default::default(),
+    };
+    let bg2 = "bg2@contoso.onmicrosoft.com";
+    let accounts = [(BG1, "k1"), (bg2, "k2")];
+    // (boundary, marker, answers before it: "swap" plugs key 2 in)
+    let boundaries: [(&str, &str, &[&str]); 4] = [
+        ("item1_pin_prompt", "new PIN for the key", &["y"]),
+        (
+            "item1_seal_prompt",
+            "type the seal number",
+            &["y", PIN, PIN],
+        ),
+        ("item2_ready_prompt", "for bg2@", &["y", PIN, PIN, "S-1"]),
+        (
+            "item2_seal_prompt",
+            "type the seal number",
+            &["y", PIN, PIN, "S-1", "swap", "y", PIN, PIN],
+        ),
+    ];
+    for (boundary, marker, answers) in boundaries {
+        for fault in [Fault::Sigint, Fault::Sigkill] {
+            let mut story = Story::new(true, None);
+            story.virtual_key("k1", "a");
+            story.virtual_key("k2", "b");
+            plug_only(&mut story, "k1", &["k1", "k2"]);
+            let req = story.dir().join("req.json");
+            let resp = story.dir().join("resp.json");
+            let (req_s, resp_s) = (
+                req.to_str().unwrap().to_string(),
+                resp.to_str().unwrap().to_string(),
+            );
+            story.ok(
+                &[
+                    "graph",
+                    "fetch-options",
+                    "--account",
+                    BG1,
+                    "--account",
+                    bg2,
+                    "--challenge-timeout",
+                    "60",
+                    "--out",
+                    &req_s,
+                ],
+                "",
+            );
+            let args = [
+                "enroll",
+                "--request",
+                &req_s,
+                "--out",
+                &resp_s,
+                "--location",
+                "vault",
+                "--pin-prompt",
+                "--pin-slip-cmd",
+                "cat > /dev/null",
+                "--operator",
+                "Alice",
+            ];
+            let mut run = Run::start(&story, &args, &[]);
+            for a in answers {
+                if *a == "swap" {
+                    assert!(run.wait_for("for bg2@"), "{}", run.output());
+                    plug_only(&mut story, "k2", &["k1", "k2"]);
+                } else {
+                    run.say(a);
+                }
+            }
+            if boundary == "item2_seal_prompt" {
+                // Wait for the second seal prompt, not the first.
+                let start = Instant::now();
+                while run.output().matches("type the seal number").count() < 2
+                    && start.elapsed() < Duration::from_secs(30)
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            assert!(run.wait_for(marker), "{boundary}: {}", run.output());
+            let code = run.hit(fault);
+            if matches!(fault, Fault::Sigint) {
+                assert_eq!(code, Some(130), "{boundary} SIGINT: {}", run.output());
+            }
+            for (_, key) in accounts {
+                if key_file(&story, key).exists() {
+                    let label = if key == "k1" {
+                        "BG1-VAULT-A"
+                    } else {
+                        "BG2-VAULT-A"
+                    };
+                    assert!(
+                        no_orphan_pin(&mut story, key, label),
+                        "{boundary} {fault:?}"
+                    );
+                }
+            }
+            let plugged = if key_file(&story, "k1").exists() {
+                "k1"
+            } else {
+                "k2"
+            };
+            resume_to_the_end(&mut story, plugged);
+            let mut reruns = 0;
+            for (account, key) in accounts {
+                if bundle_accounts(&resp).iter().any(|a| a == account) {
+                    continue;
+                }
+                plug_only(&mut story, key, &["k1", "k2"]);
+                let out = story.run(&args, &format!("y\n{PIN}\n{PIN}\nS-{key}\n"));
+                assert!(
+                    bundle_accounts(&resp).iter().any(|a| a == account),
+                    "{boundary} {fault:?}: re-run did not finish {account}: {}",
+                    text(&out)
+                );
+                reruns += 1;
+            }
+            assert_eq!(bundle_accounts(&resp).len(), 2);
+            story.ok(&["graph", "register", "--response", &resp_s], "");
+            let ledger = story.ledger_json();
+            for label in ["BG1-VAULT-A", "BG2-VAULT-A"] {
+                let k = &ledger["state"]["keys"][label];
+                assert_eq!(
+                    k["custody"]["status"], "sealed",
+                    "{boundary} {fault:?} {label}: {k}"
+                );
+                assert!(
+                    k["credentials"][0]["entra"].is_object(),
+                    "{boundary}: {label} not registered"
+                );
+            }
+            story.ledger_verifies();
+            tally.add(&format!(
+                "{boundary}/{fault:?}: both registered after resume + {reruns} re-run(s)"
+            ));
+        }
+    }
+    // register itself: the answer lost after Entra applied it, then a hang; re-runs.
+    for (name, fault) in [
+        (
+            "register_answer_lost",
+            serde_json::json!([{ "route": "register", "drop_after_apply": true, "times": 1 }]),
+        ),
+        (
+            "register_503",
+            serde_json::json!([{ "route": "register", "status": 503, "times": 5 }]),
+        ),
+    ] {
+        let mut story = Story::new(true, None);
+        story.virtual_key("k1", "a");
+        let req = story.dir().join("req.json");
+        let resp = story.dir().join("resp.json");
+        let (req_s, resp_s) = (
+            req.to_str().unwrap().to_string(),
+            resp.to_str().unwrap().to_string(),
+        );
+        story.ok(
+            &[
+                "graph",
+                "fetch-options",
+                "--account",
+                BG1,
+                "--challenge-timeout",
+                "60",
+                "--out",
+                &req_s,
+            ],
+            "",
+        );
+        story.ok(
+            &[
+                "enroll",
+                "--request",
+                &req_s,
+                "--out",
+                &resp_s,
+                "--location",
+                "vault",
+                "--seal",
+                "S-1",
+                "--pin-prompt",
+                "--pin-slip-cmd",
+                "cat > /dev/null",
+                "--operator",
+                "Alice",
+            ],
+            &format!("y\n{PIN}\n{PIN}\n"),
+        );
+        emulator_faults(&story, fault);
+        let first = story.run(&["graph", "register", "--response", &resp_s], "");
+        let mut runs = 1;
+        while !story
+            .run(&["graph", "register", "--response", &resp_s], "")
+            .status
+            .success()
+        {
+            runs += 1;
+            assert!(
+                runs < 6,
+                "{name}: register never succeeded: {}",
+                text(&first)
+            );
+        }
+        let methods = story.ok(&["--json", "graph", "methods", "--account", BG1], "");
+        let ledger = story.ledger_json();
+        let method = ledger["state"]["keys"]["BG1-VAULT-A"]["credentials"][0]["entra"]["method_id"]
+            .as_str()
+            .expect("registered")
+            .to_string();
+        assert_eq!(methods.matches(&method).count(), 1, "{name}: {methods}");
+        tally.add(&format!("{name}: registered once after {runs} re-run(s)"));
+    }
+    eprintln!(
+        "split enroll + register fault matrix: {} cells",
+        tally.cells
+    );
+    for (k, v) in &tally.outcomes {
+        eprintln!("  {k}: {v}");
+    }
+}
+
+/// retire, interrupted at its confirmation and at the re-plug of its reset.
+#[test]
+fn fault_matrix_retire() {
+    let mut tally = Tally {
+        cells: 0,
+        outcomes: Default::default(),
+    };
+    for (boundary, args, marker) in [
+        (
+            "confirm_prompt",
+            vec!["--device", "k", "retire", "--key", "K"],
+            "retire key K",
+        ),
+        (
+            "reset_replug",
+            vec!["--device", "k", "retire", "--key", "K", "--reset", "--yes"],
+            "remove key K",
+        ),
+    ] {
+        for fault in [Fault::Sigint, Fault::Sigkill] {
+            let mut story = Story::new(true, None);
+            story.virtual_key("k", "a");
+            enroll_clean(&mut story, "k", "K", "S-1");
+            let method = story.ledger_json()["state"]["keys"]["K"]["credentials"][0]["entra"]
+                ["method_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let mut run = Run::start(&story, &args, &[]);
+            assert!(run.wait_for(marker), "{boundary}: {}", run.output());
+            let code = run.hit(fault);
+            if matches!(fault, Fault::Sigint) {
+                assert_eq!(code, Some(130), "{boundary} SIGINT: {}", run.output());
+            }
+            let log = resume_to_the_end(&mut story, "k");
+            let retired = !story.ledger_json()["state"]["keys"]["K"]["retired"].is_null();
+            let end = if retired {
+                "resume finished the retirement"
+            } else {
+                story.ok(&["--device", "k", "retire", "--key", "K", "--yes"], "");
+                "nothing changed: re-run retired it"
+            };
+            assert!(
+                !story.ledger_json()["state"]["keys"]["K"]["retired"].is_null(),
+                "{log}"
+            );
+            let methods = story.ok(&["--json", "graph", "methods", "--account", BG1], "");
+            assert!(
+                !methods.contains(&method),
+                "{boundary}: method still in Entra"
+            );
+            story.ledger_verifies();
+            tally.add(&format!("{boundary}/{fault:?}: {end}"));
+        }
+    }
+    eprintln!("retire fault matrix: {} cells", tally.cells);
+    for (k, v) in &tally.outcomes {
+        eprintln!("  {k}: {v}");
+    }
+}

@@ -251,7 +251,9 @@ pub fn printer_exists(command: &str) -> Result<String> {
             "pass --pin-slip-cmd (default `lp`)",
         ));
     }
-    const BUILTINS: &[&str] = &[":", "true", "exec", "cd", "eval"];
+    const BUILTINS: &[&str] = &[
+        ":", "true", "false", "exit", "exec", "cd", "eval", "echo", "printf", "test", "[", "read",
+    ];
     let found = if BUILTINS.contains(&program) {
         true
     } else if program.contains('/') {

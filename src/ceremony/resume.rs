@@ -163,7 +163,7 @@ fn need_key<'k>(key: &'k mut Option<&mut KeySession>, label: &str) -> Result<&'k
     })
 }
 
-fn need_graph<'g>(graph: Option<&'g GraphClient>) -> Result<&'g GraphClient> {
+fn need_graph(graph: Option<&GraphClient>) -> Result<&GraphClient> {
     graph.ok_or_else(|| {
         Error::input(
             "this step needs Microsoft Graph",

@@ -1,7 +1,7 @@
 //! `glasskey retire`: take a key out of the program — after a confirmation naming
 //! the key, its accounts and its envelope — by deleting its methods in Entra,
-//! optionally resetting it, and recording it; the sheets then list its envelope
-//! as "remove and destroy". Each step is journaled so `resume` can finish it.
+//! optionally resetting it, and recording it; the operator is told to remove
+//! and destroy its envelope. Each step is journaled so `resume` can finish it.
 
 use super::journal::{Ceremony, Progress, Step};
 use super::key::KeySession;
@@ -66,10 +66,7 @@ pub fn preflight(kit: &Kit, label: &str, online: bool, reset: bool) -> (Prefligh
                     ));
                 }
                 steps.push(format!("record key {} as retired", ks.label));
-                steps.push(
-                    "refresh the custody sheets: its envelope is listed as \"remove and destroy\""
-                        .into(),
-                );
+                steps.push("refresh the custody sheets; remove and destroy its envelope".into());
             }
             None => pf.fail(
                 "key",
@@ -175,9 +172,7 @@ pub fn retire(
     progress.finish(kit)?;
     done.push(format!("key {label} recorded as retired"));
     if !matches!(ks.custody, Custody::Unsealed) {
-        done.push(format!(
-            "its envelope is listed as \"remove and destroy\" until its destruction is recorded: {what}"
-        ));
+        done.push(format!("remove and destroy the envelope of {what}"));
     }
     Ok(done)
 }
