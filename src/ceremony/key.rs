@@ -394,11 +394,16 @@ impl KeySession {
 pub fn explain_assertion_failure(e: &CtapError) -> (&'static str, &'static str) {
     let has = |s: Status| e.status() == Some(s);
     if has(Status::PinInvalid) {
-        ("pin", "the PIN on the slip is wrong: the key cannot be trusted for an emergency — re-enroll it (reset, new PIN, new slip)")
-    } else if has(Status::PinBlocked) || has(Status::PinAuthBlocked) {
+        ("pin", "the key refused the PIN: check it against the slip and run the check again (a typo is the likely cause until it repeats)")
+    } else if has(Status::PinAuthBlocked) {
         (
             "pin",
-            "the PIN is blocked: re-enroll the key (reset, new PIN, new slip)",
+            "the key paused PIN entry after 3 wrong PINs in a row: re-plug it, then run the check again",
+        )
+    } else if has(Status::PinBlocked) {
+        (
+            "pin",
+            "the PIN is blocked (no retries left): re-enroll the key (reset, new PIN, new slip)",
         )
     } else if has(Status::NoCredentials) {
         ("credential", "the key no longer holds the enrolled credential (reset or swapped): re-enroll it and investigate")
@@ -489,6 +494,13 @@ mod tests {
                 "pin"
             );
         }
+        let (_, hint) = explain_assertion_failure(&CtapError::Status(Status::PinAuthBlocked));
+        assert!(hint.contains("re-plug") && !hint.contains("re-enroll"));
+        let (_, hint) = explain_assertion_failure(&wrong_pin);
+        assert!(
+            !hint.contains("re-enroll"),
+            "one refused PIN is no evidence: {hint}"
+        );
         let (name, hint) = explain_assertion_failure(&CtapError::Status(Status::NoCredentials));
         assert_eq!(name, "credential");
         assert!(hint.contains("re-enroll"));
