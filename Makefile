@@ -3,6 +3,8 @@
 #   make test      install what the tests need, build, run every test (peer interop tests run when the
 #                  peers are built: see `make interop`)
 #   make interop   build the independent peer authenticators and run the whole suite with them required
+#   make hw-test   glasskey's real USB HID path (hidapi, hidraw, CTAPHID) on a real Linux kernel:
+#                  QEMU + UHID devices bridged to the peer authenticators (tests/hw/run.sh)
 #   make install   install the binary, udev rules, shell completions and man page (needs root)
 
 SHELL := /bin/bash
@@ -17,7 +19,7 @@ PEER_APT := libclang-dev fido2-tools libfido2-dev python3-venv
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build release demo test interop lint fmt install uninstall setup-test setup-peers clean
+.PHONY: all build release demo test interop hw-test lint fmt install uninstall setup-test setup-peers clean
 
 all: build
 
@@ -62,6 +64,14 @@ interop: setup-test setup-peers
 	@test -x $(PEERS_BUILD) || { echo "error: $(PEERS_BUILD) not found (the shared peers live beside the repo)"; exit 2; }
 	set -a; eval "$$($(PEERS_BUILD))"; set +a; \
 	GLASSKEY_REQUIRE_PEERS=1 $(CARGO) test --locked
+
+# Boots Debian's kernel under QEMU (TCG) with UHID keys bridged to trussed-peer and opensk-peer;
+# installs qemu-system-x86, linux-image-amd64 and busybox-static when missing.
+hw-test: setup-peers
+	$(CARGO) build --locked
+	@test -x $(PEERS_BUILD) || { echo "error: $(PEERS_BUILD) not found (the shared peers live beside the repo)"; exit 2; }
+	set -a; eval "$$($(PEERS_BUILD))"; set +a; \
+	tests/hw/run.sh "$${CARGO_TARGET_DIR:-target}/debug/glasskey"
 
 lint:
 	$(CARGO) fmt --all -- --check

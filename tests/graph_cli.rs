@@ -413,3 +413,67 @@ fn emulator_serves_a_state_file() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn fetch_options_on_a_national_cloud_says_what_the_docs_say_before_signing_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "--cloud",
+            "usgov",
+            "--tenant",
+            DEMO_TENANT,
+            "--client-id",
+            DEMO_CLIENT,
+            "graph",
+            "fetch-options",
+            "--account",
+            "bg1@contoso.onmicrosoft.com",
+            "--out",
+        ])
+        .arg(dir.path().join("req.json"))
+        .env("GLASSKEY_CLIENT_SECRET", "emulator-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("global cloud only") && err.contains("usgov"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fetch_options_runs_the_preflight_first() {
+    let emu = spawn_emulator();
+    let dir = tempfile::tempdir().unwrap();
+    let addr = emu.url.trim_start_matches("http://").to_string();
+    let body = r#"{"fido2Policy":{"id":"Fido2","state":"enabled","isSelfServiceRegistrationAllowed":false,"includeTargets":[{"id":"all_users","targetType":"group"}]}}"#;
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        write!(s, "POST /.glasskey-emulator/control HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    }
+    let out_path = dir.path().join("req.json");
+    let out = glasskey(
+        &emu.url,
+        &[
+            "graph",
+            "fetch-options",
+            "--account",
+            "bg1@contoso.onmicrosoft.com",
+            "--out",
+            out_path.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("self-service") && err.contains("nothing was fetched"),
+        "{err}"
+    );
+    assert!(!out_path.exists());
+}

@@ -83,7 +83,9 @@ fn conditional_access_rate_limit_has_no_retry_after() {
 #[test]
 fn missing_permission_and_role_name_the_fix() {
     let mut state = State::demo();
-    state.apps[0].permissions.retain(|p| !p.contains("Passkey"));
+    state.apps[0]
+        .permissions
+        .retain(|p| !p.contains("Passkey") && !p.contains("UserAuthenticationMethod"));
     let emu = start(state);
     let client = app_client(&emu);
     let e = client.creation_options(BG1, None).unwrap_err();

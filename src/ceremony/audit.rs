@@ -38,7 +38,12 @@ pub struct AuditReport {
 }
 
 impl AuditReport {
-    fn push(&mut self, severity: Severity, subject: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn push(
+        &mut self,
+        severity: Severity,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         self.findings.push(Finding {
             severity,
             subject: subject.into(),
@@ -245,7 +250,11 @@ pub fn audit_online(kit: &Kit, graph: &GraphClient, report: &mut AuditReport) ->
         let upn = account.upn.as_str();
         let facts = graph::posture::read_posture_with_policies(graph, upn, &conditional_access)?;
         for f in graph::posture::evaluate(&facts) {
-            let severity = if f.ok { Severity::Ok } else { Severity::Fail };
+            let severity = match (f.ok, f.warning) {
+                (false, _) => Severity::Fail,
+                (true, true) => Severity::Warn,
+                (true, false) => Severity::Ok,
+            };
             report.push(severity, upn, format!("{}: {}", f.check, f.detail));
         }
         let methods = graph.list_methods(&facts.user.id)?;

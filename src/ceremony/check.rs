@@ -13,7 +13,6 @@ use super::operator::Operator;
 use crate::attestation::{self, Counter};
 use crate::ctap::{CtapError, Status};
 use crate::error::{Error, Result};
-use crate::graph::GraphClient;
 use crate::ledger::{CheckItem, Custody, Event, KeyState, Kit};
 
 /// Below this many PIN retries glasskey will not try the PIN without --force:
@@ -26,6 +25,9 @@ pub struct CheckPlan {
     pub force: bool,
     pub new_seal: Option<String>,
     pub operators: Vec<String>,
+    /// Leave the key unsealed after the check (the caller reseals with
+    /// [`reseal`] once it no longer needs the key, e.g. after `--signin`).
+    pub defer_reseal: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -92,7 +94,7 @@ pub fn check_key(
     key: &mut KeySession,
     op: &mut dyn Operator,
     plan: &CheckPlan,
-    graph: Option<&GraphClient>,
+    online: Option<&super::online::OnlineFacts>,
 ) -> Result<CheckOutcome> {
     let cred = ks.credentials.first().ok_or_else(|| {
         Error::input(
@@ -258,50 +260,10 @@ pub fn check_key(
             ));
         }
     }
-    if let Some(graph) = graph {
-        online_checks(graph, ks, cred, &mut checks, &mut advice)?;
+    if let Some(facts) = online {
+        super::online::evaluate(facts, &mut checks, &mut advice);
     }
     finish(kit, ks, op, plan, checks, Some(facts.sign_count), advice)
-}
-
-fn online_checks(
-    graph: &GraphClient,
-    ks: &KeyState,
-    cred: &crate::ledger::CredentialState,
-    checks: &mut Vec<CheckItem>,
-    advice: &mut Vec<String>,
-) -> Result<()> {
-    let user = graph.user(&cred.account)?;
-    let methods = graph.list_methods(&user.id)?;
-    let registered = cred
-        .entra
-        .as_ref()
-        .is_some_and(|e| methods.iter().any(|m| m.id == e.method_id));
-    checks.push(CheckItem {
-        name: "entra_registered".into(),
-        passed: registered,
-    });
-    if !registered {
-        advice.push(format!(
-            "Entra no longer has this key's FIDO2 method on {}: re-register it (re-enroll) and find out who deleted it",
-            cred.account
-        ));
-    }
-    let policy = graph.fido2_policy()?;
-    let groups = graph.group_ids(&user.id)?;
-    let verdict = crate::graph::policy::preflight(&policy, &groups, ks.aaguid, true);
-    checks.push(CheckItem {
-        name: "entra_policy_allows_model".into(),
-        passed: verdict.allowed,
-    });
-    if !verdict.allowed {
-        let why: Vec<String> = verdict.blockers.iter().map(|b| b.explain()).collect();
-        advice.push(format!(
-            "the tenant's FIDO2 policy would block this key at sign-in: {}",
-            why.join("; ")
-        ));
-    }
-    Ok(())
 }
 
 fn finish(
@@ -323,43 +285,21 @@ fn finish(
             checks: checks.clone(),
         },
     )?;
+    // Checked and recorded; until resealed, `resume` asks for the new seal.
     let location = match &ks.custody {
         Custody::Sealed { location, .. } | Custody::Opened { location, .. } => {
             Some(location.clone())
         }
         Custody::Unsealed => ks.location.clone(),
     };
-    let mut new_seal = None;
     if let Some(location) = location {
-        let mut progress = check_progress(ks, &location, &plan.operators);
-        progress.save(kit, Step::Checked)?;
-        let seal = match &plan.new_seal {
-            Some(s) => s.clone(),
-            None => op
-                .text(&format!(
-                    "reseal key {} in a new envelope and type the new seal number",
-                    ks.label
-                ))
-                .map_err(|mut e| {
-                    e.next = format!(
-                        "{}; the check is recorded: run `glasskey resume` to record the new seal",
-                        e.next
-                    );
-                    e
-                })?,
-        };
-        kit.append(
-            &plan.operators,
-            Event::EnvelopeSealed {
-                key: ks.label.clone(),
-                location,
-                seal: seal.clone(),
-                custodians: plan.operators.clone(),
-            },
-        )?;
-        new_seal = Some(seal);
-        progress.finish(kit)?;
+        check_progress(ks, &location, &plan.operators).save(kit, Step::Checked)?;
     }
+    let new_seal = if plan.defer_reseal {
+        None
+    } else {
+        reseal(kit, ks, op, plan)?
+    };
     Ok(CheckOutcome {
         key: ks.label.clone(),
         passed,
@@ -368,6 +308,51 @@ fn finish(
         advice,
         new_seal,
     })
+}
+
+/// Put the key back in a new envelope at its location and record the seal.
+pub fn reseal(
+    kit: &Kit,
+    ks: &KeyState,
+    op: &mut dyn Operator,
+    plan: &CheckPlan,
+) -> Result<Option<String>> {
+    let location = match &ks.custody {
+        Custody::Sealed { location, .. } | Custody::Opened { location, .. } => {
+            Some(location.clone())
+        }
+        Custody::Unsealed => ks.location.clone(),
+    };
+    let Some(location) = location else {
+        return Ok(None);
+    };
+    let progress = check_progress(ks, &location, &plan.operators);
+    let seal = match &plan.new_seal {
+        Some(s) => s.clone(),
+        None => op
+            .text(&format!(
+                "reseal key {} in a new envelope and type the new seal number",
+                ks.label
+            ))
+            .map_err(|mut e| {
+                e.next = format!(
+                    "{}; the check is recorded: run `glasskey resume` to record the new seal",
+                    e.next
+                );
+                e
+            })?,
+    };
+    kit.append(
+        &plan.operators,
+        Event::EnvelopeSealed {
+            key: ks.label.clone(),
+            location,
+            seal: seal.clone(),
+            custodians: plan.operators.clone(),
+        },
+    )?;
+    progress.finish(kit)?;
+    Ok(Some(seal))
 }
 
 /// What the silent probe says about the plugged key.

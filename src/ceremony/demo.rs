@@ -261,6 +261,7 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
             texts: VecDeque::new(),
             log,
         };
+        let online = crate::ceremony::online::read_before_opening(&graph, ks)?;
         check::open_envelope(&kit, ks, &mut op, &operators)?;
         let mut key = open_virtual(path, name)?;
         let plan = CheckPlan {
@@ -268,8 +269,9 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
             force: false,
             new_seal: Some(format!("SEAL-{:04}", 2001 + i)),
             operators: operators.clone(),
+            defer_reseal: false,
         };
-        let outcome = check::check_key(&kit, ks, &mut key, &mut op, &plan, Some(&graph))?;
+        let outcome = check::check_key(&kit, ks, &mut key, &mut op, &plan, Some(&online))?;
         let verdict = if outcome.passed { "PASSED" } else { "FAILED" };
         log(&format!(
             "   {name}: {verdict} ({}), counter {}, resealed as {}",

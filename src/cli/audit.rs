@@ -6,7 +6,9 @@ use super::session;
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {
-    /// Also read Entra: accounts' posture, roles, Conditional Access, registered methods.
+    /// Also read Entra: accounts' posture, roles, Conditional Access, registered
+    /// methods, and every sign-in since the last review (ALERT for any that is
+    /// not a recorded `check --signin` test).
     #[arg(long)]
     pub online: bool,
     /// Print KQL queries for alerts on these accounts and exit.
@@ -29,7 +31,15 @@ pub fn run(args: AuditArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     let mut report = audit::audit_offline(&kit, crate::ledger::Timestamp::now())?;
     if args.online {
         let graph = session::graph(g, &kit)?;
+        graph.require_permissions(crate::graph::permissions::plans::AUDIT_ONLINE)?;
         audit::audit_online(&kit, &graph, &mut report)?;
+        crate::ceremony::signin::review_sign_ins(
+            &kit,
+            &graph,
+            &mut report,
+            time::OffsetDateTime::now_utc(),
+            &session::operators(&[]),
+        )?;
     }
     if g.json {
         super::print_json(&report)?;

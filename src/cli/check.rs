@@ -16,6 +16,14 @@ pub struct CheckArgs {
     /// Also confirm in Entra that the method is registered and the model still allowed.
     #[arg(long)]
     pub online: bool,
+    /// After a passed check, wait for the account's sign-in with the key in
+    /// Entra's sign-in log and record it as evidence (needs AuditLog.Read.All,
+    /// Directory.Read.All and Entra ID P1/P2).
+    #[arg(long)]
+    pub signin: bool,
+    /// How long to wait for the sign-in to appear in the log.
+    #[arg(long, value_name = "MIN", default_value_t = 20)]
+    pub signin_timeout: u64,
     /// Prove the credential with a touch only, without the PIN.
     #[arg(long)]
     pub presence_only: bool,
@@ -83,15 +91,28 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         return pf.into_result().map(|_| ());
     }
     pf.into_result()?;
-    let graph = if args.online {
-        Some(session::graph(g, &kit)?)
+    let graph = if args.online || args.signin {
+        let graph = session::graph(g, &kit)?;
+        if args.online {
+            graph.require_permissions(crate::graph::permissions::plans::CHECK_ONLINE)?;
+        }
+        Some(graph)
     } else {
         None
     };
     let mut op = session::TerminalOperator { assume_yes: false };
     let operators = session::operators(&args.operators);
     let mut outcomes = Vec::new();
+    let mut signin_errors: Vec<crate::Error> = Vec::new();
     for ks in due {
+        // Read and evaluate the tenant before the envelope is opened.
+        let online = match &graph {
+            Some(graph) if args.online => {
+                Some(crate::ceremony::online::read_before_opening(graph, ks)?)
+            }
+            _ => None,
+        };
+        let check_started = time::OffsetDateTime::now_utc();
         check::open_envelope(&kit, ks, &mut op, &operators)?;
         if !op.confirm(&format!(
             "is key {} plugged in (and no other key)?",
@@ -112,8 +133,46 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
                 None
             },
             operators: operators.clone(),
+            defer_reseal: args.signin,
         };
-        let outcome = check::check_key(&kit, ks, &mut key, &mut op, &plan, graph.as_ref())?;
+        let outcome = check::check_key(&kit, ks, &mut key, &mut op, &plan, online.as_ref())?;
+        if let (true, Some(graph)) = (args.signin, &graph) {
+            if outcome.passed {
+                let account = ks
+                    .credentials
+                    .first()
+                    .map(|c| c.account.clone())
+                    .unwrap_or_default();
+                let wait = crate::ceremony::signin::SignInWait {
+                    account,
+                    key: Some(ks.label.clone()),
+                    since: check_started,
+                    timeout: std::time::Duration::from_secs(args.signin_timeout * 60),
+                    poll: std::time::Duration::from_secs(30),
+                };
+                match crate::ceremony::signin::prove_sign_in(
+                    &kit,
+                    graph,
+                    &wait,
+                    &mut op,
+                    &operators,
+                    &std::thread::sleep,
+                ) {
+                    Ok(ev) if !g.json => println!(
+                        "{}: sign-in proven: {} at {} ({}, IP {}, correlation id {})",
+                        ks.label,
+                        ev.sign_in_id.as_deref().unwrap_or("-"),
+                        ev.time.as_deref().unwrap_or("-"),
+                        ev.method.as_deref().unwrap_or("-"),
+                        ev.ip_address.as_deref().unwrap_or("-"),
+                        ev.correlation_id.as_deref().unwrap_or("-")
+                    ),
+                    Ok(_) => {}
+                    Err(e) => signin_errors.push(e),
+                }
+            }
+            check::reseal(&kit, ks, &mut op, &plan)?;
+        }
         if !g.json {
             println!(
                 "{}: {}",
@@ -150,7 +209,11 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         .map(|o| o.key.as_str())
         .collect();
     if failed.is_empty() {
-        Ok(())
+        // A passed check without sign-in evidence is still not proof of the sign-in.
+        match signin_errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     } else {
         Err(crate::Error::check(
             format!("liveness check failed for {}", failed.join(", ")),

@@ -100,6 +100,13 @@ pub fn run(args: EnrollArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         return offline.into_result().map(|_| ());
     }
     let graph = session::graph(g, &kit)?;
+    graph.require_permissions(crate::graph::permissions::plans::ENROLL_ONLINE)?;
+    if let Some(why) = graph.endpoints().provisioning_unavailable(false) {
+        return Err(crate::Error::input(
+            why,
+            "enroll offline (`enroll --request`) and register from the global cloud, or use the split ceremony with --challenge-timeout (beta; availability undocumented)",
+        ));
+    }
     if args.dry_run {
         let dry =
             crate::ceremony::enroll::dry_run(&kit, &key, Some(&graph), &trust, &printer, &plan);

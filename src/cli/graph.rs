@@ -12,6 +12,7 @@ use crate::aaguid::Aaguid;
 use crate::error::{Error, Result};
 use crate::graph::bundle::{Account, RequestBundle, RequestItem, ResponseBundle};
 use crate::graph::emulator::{Emulator, State};
+use crate::graph::permissions::plans;
 use crate::graph::register::{register_bundle, Outcome};
 use crate::graph::{ClientCertificate, Credentials, Endpoints, GraphClient, TokenSource};
 
@@ -78,10 +79,49 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
             challenge_timeout,
             out,
         } => {
+            // What the docs say works on this cloud, before signing in.
+            let endpoints = Endpoints::resolve(
+                g.graph.cloud.as_deref(),
+                g.graph.login_url.as_deref(),
+                g.graph.graph_url.as_deref(),
+            )?;
+            if let Some(why) = endpoints.provisioning_unavailable(challenge_timeout.is_some()) {
+                return Err(Error::input(
+                    why,
+                    "run the online half in the global cloud, or try the beta API with --challenge-timeout (its national-cloud availability is not documented)",
+                ));
+            }
+            if let Some(cloud) = endpoints.cloud_name().filter(|c| *c != "global") {
+                eprintln!("note: beta creationOptions on '{cloud}' is not documented either way; Graph will say");
+            }
             let (client, tenant) = sign_in(&g.graph)?;
-            let mut items = Vec::new();
+            client.require_permissions(if challenge_timeout.is_some() {
+                plans::FETCH_OPTIONS_BETA
+            } else {
+                plans::FETCH_OPTIONS_V1
+            })?;
+            // Preflight first: a policy that refuses the account makes every challenge useless.
+            let policy = client.fido2_policy()?;
+            let mut users = Vec::new();
             for a in &accounts {
                 let user = client.user(a)?;
+                let groups = client.group_ids(&user.id)?;
+                let blockers = crate::graph::policy::account_blockers(&policy, &groups);
+                if !blockers.is_empty() {
+                    let why: Vec<String> = blockers.iter().map(|b| b.explain()).collect();
+                    return Err(Error::check(
+                        format!(
+                            "the tenant's FIDO2 policy refuses provisioning for {}: {}",
+                            user.user_principal_name,
+                            why.join("; ")
+                        ),
+                        "change the FIDO2 policy as described, then fetch options again; nothing was fetched",
+                    ));
+                }
+                users.push(user);
+            }
+            let mut items = Vec::new();
+            for user in users {
                 let options = client.creation_options(&user.id, challenge_timeout)?;
                 eprintln!(
                     "{}: challenge valid until {}",
@@ -118,6 +158,15 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
             let tenant = g.graph.tenant.clone();
             let bundle = ResponseBundle::read(&response, tenant.as_deref())?;
             let (client, _) = sign_in(&g.graph)?;
+            let beta = bundle
+                .items
+                .iter()
+                .any(|i| i.graph_version.as_deref() == Some("beta"));
+            client.require_permissions(if beta {
+                plans::REGISTER_BETA
+            } else {
+                plans::REGISTER_V1
+            })?;
             let reports = register_bundle(&client, &bundle, time::OffsetDateTime::now_utc());
             // With a kit at hand, the ledger learns which credentials Entra now holds.
             if g.kit.join(crate::ledger::CONFIG_FILE).exists() {
@@ -170,6 +219,7 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
         }
         GraphCmd::Methods { account } => {
             let (client, _) = sign_in(&g.graph)?;
+            client.require_permissions(plans::METHODS)?;
             let methods = client.list_methods(&account)?;
             if g.json {
                 return print_json(&methods);
@@ -192,6 +242,7 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
             attested,
         } => {
             let (client, _) = sign_in(&g.graph)?;
+            client.require_permissions(plans::PREFLIGHT)?;
             let user = client.user(&account)?;
             let groups = client.group_ids(&user.id)?;
             let verdict =
@@ -223,6 +274,7 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
         }
         GraphCmd::Posture { account } => {
             let (client, _) = sign_in(&g.graph)?;
+            client.require_permissions(plans::POSTURE)?;
             let facts = crate::graph::posture::read_posture(&client, &account)?;
             let findings = crate::graph::posture::evaluate(&facts);
             if g.json {
@@ -231,7 +283,11 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
                 for f in &findings {
                     println!(
                         "[{}] {}: {}",
-                        if f.ok { "ok" } else { "FAIL" },
+                        match (f.ok, f.warning) {
+                            (false, _) => "FAIL",
+                            (true, true) => "warn",
+                            (true, false) => "ok",
+                        },
                         f.check,
                         f.detail
                     );
@@ -316,7 +372,8 @@ pub(crate) fn sign_in(g: &GraphArgs) -> Result<(GraphClient, String)> {
     } else {
         Credentials::DeviceCode { client_id }
     };
-    let token = TokenSource::new(endpoints.clone(), &tenant, creds).acquire(&mut |p| {
+    let source = TokenSource::new(endpoints.clone(), &tenant, creds);
+    let token = source.acquire(&mut |p| {
         eprintln!(
             "To sign in, open {} and enter the code {} (valid {} minutes).",
             p.verification_uri,
@@ -324,5 +381,8 @@ pub(crate) fn sign_in(g: &GraphArgs) -> Result<(GraphClient, String)> {
             p.expires_in.as_secs() / 60
         );
     })?;
-    Ok((GraphClient::new(endpoints, token), tenant))
+    Ok((
+        GraphClient::new(endpoints, token).with_token_source(source),
+        tenant,
+    ))
 }

@@ -143,9 +143,9 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
-            // Ctrl-C during a key wait cancels the request and unwinds with an
-            // error after the step is recorded; it exits 130 like Ctrl-C anywhere.
-            if crate::hid::CancelToken::ctrl_c_pressed() {
+            // Ctrl-C during a key request was turned into CTAPHID_CANCEL, after the
+            // step was recorded; exit as SIGINT would, everywhere.
+            if crate::hid::cancel::ctrl_c_pressed() {
                 eprintln!("interrupted: run `glasskey resume` to see what is half done");
                 return 130;
             }

@@ -4,7 +4,7 @@
 use ciborium::Value;
 
 use super::cbor;
-use super::command::CtapCommand;
+use super::command::{ClientPinSub, CtapCommand};
 use super::error::CtapError;
 use super::info::Info;
 use super::status::Status;
@@ -104,7 +104,8 @@ fn call_on(
     if let Some(p) = params {
         request.extend(cbor::encode(p));
     }
-    let mut answer = match channel.cbor(&request, on_keepalive) {
+    let touch = needs_touch(command, params);
+    let mut answer = match channel.cbor_within(&request, touch, on_keepalive) {
         Ok(a) => a,
         Err(HidError::Cancelled) => return Err(CtapError::Status(Status::KeepaliveCancel)),
         Err(e) => return Err(e.into()),
@@ -121,5 +122,86 @@ fn call_on(
             Ok(answer)
         }
         other => Err(CtapError::Status(other)),
+    }
+}
+
+/// Whether a request may wait for the operator (touch or fingerprint), which
+/// decides its deadline: the key's own touch timeout plus a margin, or a short
+/// one for requests the key answers by itself however many keepalives it sends.
+pub fn needs_touch(command: CtapCommand, params: Option<&Value>) -> bool {
+    match command {
+        CtapCommand::MakeCredential
+        | CtapCommand::GetAssertion
+        | CtapCommand::Reset
+        | CtapCommand::Selection
+        | CtapCommand::BioEnrollment => true,
+        // A fingerprint is a touch: getPinUvAuthTokenUsingUvWithPermissions waits for it.
+        CtapCommand::ClientPin => {
+            sub_command(params) == Some(ClientPinSub::GetPinUvAuthTokenUsingUvWithPermissions as u8)
+        }
+        CtapCommand::GetInfo
+        | CtapCommand::GetNextAssertion
+        | CtapCommand::CredentialManagement
+        | CtapCommand::CredentialManagementPreview
+        | CtapCommand::LargeBlobs
+        | CtapCommand::Config => false,
+    }
+}
+
+/// clientPin's subCommand (key 0x02).
+fn sub_command(params: Option<&Value>) -> Option<u8> {
+    let Some(Value::Map(entries)) = params else {
+        return None;
+    };
+    entries.iter().find_map(|(k, v)| match (k, v) {
+        (Value::Integer(k), Value::Integer(v)) if i128::from(*k) == 2 => {
+            u8::try_from(i128::from(*v)).ok()
+        }
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pin_sub(sub: ClientPinSub) -> Value {
+        Value::Map(vec![
+            (Value::Integer(1.into()), Value::Integer(2.into())),
+            (Value::Integer(2.into()), Value::Integer((sub as u8).into())),
+        ])
+    }
+
+    #[test]
+    fn only_requests_that_wait_for_the_operator_get_the_touch_deadline() {
+        for c in [
+            CtapCommand::GetInfo,
+            CtapCommand::CredentialManagement,
+            CtapCommand::CredentialManagementPreview,
+            CtapCommand::Config,
+        ] {
+            assert!(!needs_touch(c, None), "{c:?}");
+        }
+        for sub in [
+            ClientPinSub::GetPinRetries,
+            ClientPinSub::GetKeyAgreement,
+            ClientPinSub::SetPin,
+            ClientPinSub::GetPinUvAuthTokenUsingPinWithPermissions,
+        ] {
+            assert!(
+                !needs_touch(CtapCommand::ClientPin, Some(&pin_sub(sub))),
+                "{sub:?}"
+            );
+        }
+        let uv = pin_sub(ClientPinSub::GetPinUvAuthTokenUsingUvWithPermissions);
+        assert!(needs_touch(CtapCommand::ClientPin, Some(&uv)));
+        for c in [
+            CtapCommand::MakeCredential,
+            CtapCommand::GetAssertion,
+            CtapCommand::Reset,
+            CtapCommand::Selection,
+        ] {
+            assert!(needs_touch(c, None), "{c:?}");
+        }
     }
 }

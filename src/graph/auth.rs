@@ -27,6 +27,8 @@ pub const CLIENT_SECRET_ENV: &str = "GLASSKEY_CLIENT_SECRET";
 /// A bearer token, wiped from memory on drop and never printed.
 pub struct AccessToken {
     secret: Zeroizing<String>,
+    /// The refresh token of a delegated sign-in (asked for with `offline_access`).
+    refresh: Option<Zeroizing<String>>,
     pub expires_at: Instant,
 }
 
@@ -34,6 +36,7 @@ impl AccessToken {
     pub fn new(secret: String, lifetime: Duration) -> AccessToken {
         AccessToken {
             secret: Zeroizing::new(secret),
+            refresh: None,
             expires_at: Instant::now() + lifetime,
         }
     }
@@ -294,15 +297,61 @@ impl TokenSource {
                     .map_err(token_error)?
             }
         };
-        let lifetime = response
-            .expires_in()
-            .unwrap_or(Duration::from_secs(3599))
-            .min(Duration::from_secs(24 * 3600));
-        Ok(AccessToken::new(
-            response.access_token().secret().to_string(),
-            lifetime,
-        ))
+        Ok(token_from(&response))
     }
+
+    /// A fresh token for a long ceremony: client credentials simply sign in
+    /// again; a device-code sign-in redeems its refresh token (v2 token
+    /// endpoint, `grant_type=refresh_token`; ENTRA
+    /// `docs/identity-platform/v2-oauth2-auth-code-flow.md` "Refresh the
+    /// access token"), so the operator is not asked again.
+    pub fn refresh(&self, old: &AccessToken) -> Result<AccessToken, GraphError> {
+        match &self.credentials {
+            Credentials::DeviceCode { client_id } => {
+                let refresh = old.refresh.as_ref().ok_or_else(|| {
+                    GraphError::refused(
+                        "the Graph sign-in expired and no refresh token was issued",
+                        "run the command again and sign in; allow offline_access for the app",
+                    )
+                })?;
+                let token_url = self.endpoints.oauth_url(&self.tenant, "token");
+                let client = BasicClient::new(ClientId::new(client_id.clone()))
+                    .set_token_uri(TokenUrl::new(token_url).map_err(|e| {
+                        GraphError::input(
+                            format!("bad login URL: {e}"),
+                            "check --login-url and --tenant",
+                        )
+                    })?)
+                    .set_auth_type(AuthType::RequestBody);
+                let token = oauth2::RefreshToken::new(refresh.to_string());
+                let response = client
+                    .exchange_refresh_token(&token)
+                    .add_scope(Scope::new(self.scope()))
+                    .add_scope(Scope::new("offline_access".into()))
+                    .request(&Adapter(&self.http))
+                    .map_err(token_error)?;
+                let mut fresh = token_from(&response);
+                // Entra may not rotate the refresh token; keep the old one then.
+                if fresh.refresh.is_none() {
+                    fresh.refresh = Some(refresh.clone());
+                }
+                Ok(fresh)
+            }
+            _ => self.acquire(&mut |_| {}),
+        }
+    }
+}
+
+fn token_from<R: TokenResponse>(response: &R) -> AccessToken {
+    let lifetime = response
+        .expires_in()
+        .unwrap_or(Duration::from_secs(3599))
+        .min(Duration::from_secs(24 * 3600));
+    let mut token = AccessToken::new(response.access_token().secret().to_string(), lifetime);
+    token.refresh = response
+        .refresh_token()
+        .map(|r| Zeroizing::new(r.secret().to_string()));
+    token
 }
 
 /// Map any oauth2 failure to a GraphError, keeping the OAuth error code.

@@ -2,15 +2,16 @@
 //! delete, the FIDO2 policy and the posture reads, each one HTTP call through
 //! [`HttpClient`] with retries and typed errors.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::auth::AccessToken;
+use super::auth::{AccessToken, TokenSource};
 use super::b64;
 use super::endpoint::{urlencode_segment, ApiVersion, Endpoints};
 use super::http::{HttpClient, Method, Replay, Request, Response, RetryPolicy};
+use super::permissions::{Call, TokenClaims};
 use super::policy::Fido2Policy;
 use super::types::{CreationOptions, Fido2Method, User, USER_SELECT};
 use super::GraphError;
@@ -29,7 +30,9 @@ const MAX_PAGES: usize = 100;
 pub struct GraphClient {
     endpoints: Endpoints,
     http: HttpClient,
-    token: AccessToken,
+    token: Mutex<AccessToken>,
+    /// Where a fresh token comes from when this one nears expiry.
+    source: Option<TokenSource>,
     emulator: OnceLock<bool>,
 }
 
@@ -39,9 +42,27 @@ impl GraphClient {
         GraphClient {
             endpoints,
             http,
-            token,
+            token: Mutex::new(token),
+            source: None,
             emulator: OnceLock::new(),
         }
+    }
+
+    /// Refresh the token from `source` whenever less than a minute of it is
+    /// left, so a long ceremony (many keys, a slow sign-in-log wait) does not
+    /// fail halfway with 401.
+    pub fn with_token_source(mut self, source: TokenSource) -> GraphClient {
+        self.source = Some(source);
+        self
+    }
+
+    /// The bearer to send now, refreshed first when it is about to expire.
+    fn bearer(&self) -> Result<zeroize::Zeroizing<String>, GraphError> {
+        let mut token = self.token.lock().unwrap_or_else(|p| p.into_inner());
+        if let (false, Some(source)) = (token.is_fresh(), &self.source) {
+            *token = source.refresh(&token)?;
+        }
+        Ok(zeroize::Zeroizing::new(token.expose().to_string()))
     }
 
     /// Change the retry policy (tests use short waits).
@@ -62,6 +83,22 @@ impl GraphClient {
         &self.endpoints
     }
 
+    /// The permissions the access token carries (None: an opaque token).
+    pub fn claims(&self) -> Option<TokenClaims> {
+        let token = self.token.lock().unwrap_or_else(|p| p.into_inner());
+        TokenClaims::from_jwt(token.expose())
+    }
+
+    /// Refuse up front when the token lacks a permission one of `calls`
+    /// needs, naming it (see [`super::permissions`]). An opaque token cannot
+    /// be checked here; Graph then answers 403 itself.
+    pub fn require_permissions(&self, calls: &[Call]) -> Result<(), GraphError> {
+        match self.claims() {
+            Some(c) => super::permissions::check(&c, calls),
+            None => Ok(()),
+        }
+    }
+
     fn call(
         &self,
         op: &str,
@@ -73,21 +110,31 @@ impl GraphClient {
         let req = Request {
             method,
             url,
-            bearer: Some(zeroize::Zeroizing::new(self.token.expose().to_string())),
+            bearer: Some(self.bearer()?),
             body: body.map(|b| (b.to_string().into_bytes(), "application/json")),
         };
         self.http.send(op, &req, replay)
     }
 
-    fn get_json(&self, op: &str, version: ApiVersion, path: &str) -> Result<Value, GraphError> {
+    pub(super) fn get_json(
+        &self,
+        op: &str,
+        version: ApiVersion,
+        path: &str,
+    ) -> Result<Value, GraphError> {
         let url = self.endpoints.graph_url(version, path);
         self.call(op, Method::Get, url, None, Replay::Safe)?
             .json(op)
     }
 
+    /// Any Graph GET, answered as raw JSON (diagnostics and shape tests).
+    pub fn raw_get(&self, version: ApiVersion, path: &str) -> Result<Value, GraphError> {
+        self.get_json(&format!("GET {path}"), version, path)
+    }
+
     /// A collection, following `@odata.nextLink` (only to the same Graph host,
     /// so the token never goes elsewhere), bounded in pages and items.
-    fn list<T: serde::de::DeserializeOwned>(
+    pub(super) fn list<T: serde::de::DeserializeOwned>(
         &self,
         op: &str,
         version: ApiVersion,
@@ -265,6 +312,11 @@ impl GraphClient {
                 urlencode_segment(method_id)
             ),
         )?;
+        // The v1.0 get example wraps the entity in `value` (GRAPH.md C9); accept both.
+        let v = match v.get("value") {
+            Some(inner) if inner.is_object() && v.get("id").is_none() => inner.clone(),
+            _ => v,
+        };
         serde_json::from_value(v).map_err(|e| GraphError::bad_response(op, e.to_string()))
     }
 
@@ -295,16 +347,36 @@ impl GraphClient {
 
     /// Ids of the groups a user belongs to, directly or transitively.
     pub fn group_ids(&self, user_id: &str) -> Result<Vec<String>, GraphError> {
+        Ok(self
+            .groups(user_id)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    /// The user's groups, direct and transitive, each with whether it is
+    /// role-assignable (`isAssignableToRole`: only such groups can hold
+    /// Entra roles; group.md). Directory roles and administrative units in
+    /// `transitiveMemberOf` are skipped.
+    pub fn groups(&self, user_id: &str) -> Result<Vec<(String, bool)>, GraphError> {
         let v: Vec<Value> = self.list(
             &format!("list group memberships of {user_id}"),
             ApiVersion::V1,
             &format!(
-                "/users/{}/transitiveMemberOf?$select=id",
+                "/users/{}/transitiveMemberOf?$select=id,isAssignableToRole",
                 urlencode_segment(user_id)
             ),
         )?;
         Ok(v.iter()
-            .filter_map(|g| g["id"].as_str().map(str::to_string))
+            .filter(|g| {
+                g["@odata.type"]
+                    .as_str()
+                    .is_none_or(|t| t == "#microsoft.graph.group")
+            })
+            .filter_map(|g| {
+                let id = g["id"].as_str()?.to_string();
+                Some((id, g["isAssignableToRole"] == true))
+            })
             .collect())
     }
 

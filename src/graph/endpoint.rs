@@ -94,6 +94,33 @@ impl Endpoints {
         }
     }
 
+    /// The named cloud whose Graph host this is (None: the emulator or a custom URL).
+    pub fn cloud_name(&self) -> Option<&'static str> {
+        let host = self.graph.host_str()?;
+        CLOUDS
+            .iter()
+            .find(|(_, _, g)| {
+                Url::parse(g)
+                    .ok()
+                    .and_then(|u| u.host_str().map(|h| h == host))
+                    == Some(true)
+            })
+            .map(|(n, _, _)| *n)
+    }
+
+    /// Why a FIDO2 call cannot be made on this cloud, per the docs' national
+    /// cloud tables: v1.0 creationOptions and POST are documented for the
+    /// global service only (US Gov L4 ✗, L5 ✗, China ✗); the beta pages state
+    /// no availability. None: documented (or not a named cloud).
+    pub fn provisioning_unavailable(&self, beta: bool) -> Option<String> {
+        match self.cloud_name() {
+            Some(name) if name != "global" && !beta => Some(format!(
+                "v1.0 creationOptions and FIDO2 registration are documented for the global cloud only, not '{name}' (fido2authenticationmethod-creationoptions.md national cloud table)"
+            )),
+            _ => None,
+        }
+    }
+
     /// True when both hosts are loopback (the only place http:// and virtual keys may go).
     pub fn is_loopback(&self) -> bool {
         is_loopback(&self.login) && is_loopback(&self.graph)
@@ -203,6 +230,28 @@ pub fn urlencode_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn v1_provisioning_is_documented_for_the_global_cloud_only() {
+        assert_eq!(Endpoints::global().cloud_name(), Some("global"));
+        assert!(Endpoints::global()
+            .provisioning_unavailable(false)
+            .is_none());
+        for c in ["usgov", "usgov-dod", "china"] {
+            let e = Endpoints::cloud(c).unwrap();
+            assert_eq!(e.cloud_name(), Some(c));
+            assert!(e
+                .provisioning_unavailable(false)
+                .unwrap()
+                .contains("global cloud only"));
+            assert!(
+                e.provisioning_unavailable(true).is_none(),
+                "beta: not stated"
+            );
+        }
+        let emu = Endpoints::new("http://127.0.0.1:9", "http://127.0.0.1:9").unwrap();
+        assert_eq!(emu.cloud_name(), None);
+    }
 
     #[test]
     fn http_only_for_loopback() {

@@ -12,9 +12,11 @@ pub mod client;
 pub mod emulator;
 pub mod endpoint;
 pub mod http;
+pub mod permissions;
 pub mod policy;
 pub mod posture;
 pub mod register;
+pub mod signins;
 pub mod types;
 
 pub use auth::{AccessToken, ClientCertificate, Credentials, DeviceCodePrompt, TokenSource};

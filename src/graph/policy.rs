@@ -5,32 +5,41 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::types::null_as_default;
 use crate::aaguid::Aaguid;
 
 /// `fido2AuthenticationMethodConfiguration`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Fido2Policy {
+    #[serde(deserialize_with = "null_as_default")]
     pub id: String,
     /// `enabled` | `disabled`.
+    #[serde(deserialize_with = "null_as_default")]
     pub state: String,
     pub is_self_service_registration_allowed: Option<bool>,
     /// Legacy (deprecated, removal 2027).
     pub is_attestation_enforced: Option<bool>,
     /// Legacy (deprecated, removal 2027).
     pub key_restrictions: Option<KeyRestrictions>,
+    #[serde(deserialize_with = "null_as_default")]
     pub include_targets: Vec<Target>,
+    #[serde(deserialize_with = "null_as_default")]
     pub exclude_targets: Vec<Target>,
     pub default_passkey_profile: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub passkey_profiles: Vec<PasskeyProfile>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct KeyRestrictions {
+    #[serde(deserialize_with = "null_as_default")]
     pub is_enforced: bool,
     /// `allow` | `block`.
+    #[serde(deserialize_with = "null_as_default")]
     pub enforcement_type: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub aa_guids: Vec<String>,
 }
 
@@ -38,20 +47,26 @@ pub struct KeyRestrictions {
 #[serde(rename_all = "camelCase", default)]
 pub struct Target {
     /// `all_users` or a group id.
+    #[serde(deserialize_with = "null_as_default")]
     pub id: String,
     pub target_type: Option<String>,
     pub is_registration_required: Option<bool>,
+    #[serde(deserialize_with = "null_as_default")]
     pub allowed_passkey_profiles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PasskeyProfile {
+    #[serde(deserialize_with = "null_as_default")]
     pub id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub name: String,
     /// Flags string, e.g. `deviceBound,synced`.
+    #[serde(deserialize_with = "null_as_default")]
     pub passkey_types: String,
     /// `disabled` | `registrationOnly`.
+    #[serde(deserialize_with = "null_as_default")]
     pub attestation_enforcement: String,
     pub key_restrictions: Option<KeyRestrictions>,
 }
@@ -232,6 +247,24 @@ pub fn preflight(
     }
 }
 
+/// What stops provisioning for an account whatever the key model: the method
+/// disabled, self-service set up off (the known issue), the account not
+/// targeted or excluded, no profile allowing device-bound passkeys. Read
+/// before creationOptions is fetched (`graph fetch-options`), when no key is
+/// at hand yet.
+pub fn account_blockers(policy: &Fido2Policy, groups: &[String]) -> Vec<Blocker> {
+    preflight(policy, groups, Aaguid::ZERO, true)
+        .blockers
+        .into_iter()
+        .filter(|b| {
+            !matches!(
+                b,
+                Blocker::KeyRestricted { .. } | Blocker::AttestationRequired { .. }
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +325,22 @@ mod tests {
         assert_eq!(
             preflight(&p, &["g1".into(), "g2".into()], a, true).blockers,
             vec![Blocker::ExcludedByGroup { group: "g2".into() }]
+        );
+    }
+
+    #[test]
+    fn account_blockers_ignore_the_model() {
+        let mut p = base();
+        p.key_restrictions = Some(KeyRestrictions {
+            is_enforced: true,
+            enforcement_type: "allow".into(),
+            aa_guids: vec![],
+        });
+        assert!(account_blockers(&p, &[]).is_empty());
+        p.is_self_service_registration_allowed = None;
+        assert_eq!(
+            account_blockers(&p, &[]),
+            vec![Blocker::SelfServiceSetupOff]
         );
     }
 

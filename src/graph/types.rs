@@ -63,17 +63,20 @@ impl CreationOptions {
         let user_handle = b64::decode_lenient(&text(&pk["user"]["id"], "publicKey.user.id")?)
             .ok_or_else(|| GraphError::bad_response(op, "publicKey.user.id is not base64"))?;
         let mut exclude_credentials = Vec::new();
+        // `excludeCredentials` may be null or missing (no credentials yet).
         for d in pk["excludeCredentials"].as_array().into_iter().flatten() {
-            let id = d["id"]
+            let ids = d["id"]
                 .as_str()
-                .and_then(b64::decode_lenient)
-                .ok_or_else(|| {
-                    GraphError::bad_response(
-                        op,
-                        "an excludeCredentials id is not base64 in any known form",
-                    )
-                })?;
-            exclude_credentials.push(id);
+                .map(b64::decode_candidates)
+                .unwrap_or_default();
+            if ids.is_empty() {
+                return Err(GraphError::bad_response(
+                    op,
+                    "an excludeCredentials id is not base64 in any known form",
+                ));
+            }
+            // Both readings of an ambiguous UrlTokenEncode id (beta doc note).
+            exclude_credentials.extend(ids);
         }
         let algorithms = pk["pubKeyCredParams"]
             .as_array()
@@ -129,6 +132,41 @@ pub fn client_data_json(challenge: &str, rp_id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Longest FIDO2 method `displayName` Entra takes. The Graph pages do not
+/// state a limit; the tools that register keys on behalf of users cap it at
+/// 30 (DSInternals.Passkeys 1–30, powershellYK 3–30: GRAPH.md §2.1) and Entra
+/// refuses longer names at POST — after the key was changed. So the limit is
+/// checked before a key is touched, and the emulator enforces it.
+pub const DISPLAY_NAME_MAX: usize = 30;
+
+/// Check a method display name: 1..=30 characters (counted in UTF-16 code
+/// units, as .NET strings count), no control characters.
+pub fn check_display_name(name: &str) -> Result<(), GraphError> {
+    let units = name.encode_utf16().count();
+    let next = "choose a label of 1 to 30 characters (e.g. `BG1 key A SN 1234`)";
+    if name.trim().is_empty() {
+        return Err(GraphError::input(
+            "the FIDO2 method display name is empty",
+            next,
+        ));
+    }
+    if units > DISPLAY_NAME_MAX {
+        return Err(GraphError::input(
+            format!(
+                "the FIDO2 method display name '{name}' is {units} characters; Entra takes at most {DISPLAY_NAME_MAX}"
+            ),
+            next,
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(GraphError::input(
+            "the FIDO2 method display name contains control characters",
+            next,
+        ));
+    }
+    Ok(())
+}
+
 /// The exact body to POST to `/users/{id}/authentication/fido2Methods`.
 pub fn registration_body(
     display_name: &str,
@@ -149,10 +187,24 @@ pub fn registration_body(
     })
 }
 
-/// A registered FIDO2 method as Graph lists it.
+/// Read `null` as the type's default: Graph documents most properties as
+/// nullable, and a collection reverted by PATCH comes back as `null`
+/// (e.g. `passkeyProfiles`, `aaGuids`). Use with `#[serde(default)]` so a
+/// missing property reads the same way.
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A registered FIDO2 method as Graph lists it (v1.0 and beta
+/// `fido2AuthenticationMethod`; unknown properties are ignored).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Fido2Method {
+    #[serde(deserialize_with = "null_as_default")]
     pub id: String,
     pub display_name: Option<String>,
     /// `createdDateTime` (older docs: `creationDateTime`, GRAPH.md C9).
@@ -160,6 +212,7 @@ pub struct Fido2Method {
     pub created_date_time: Option<String>,
     pub aa_guid: Option<String>,
     pub model: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub attestation_certificates: Vec<String>,
     pub attestation_level: Option<String>,
     pub passkey_type: Option<String>,
@@ -169,7 +222,9 @@ pub struct Fido2Method {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase", default)]
 pub struct User {
+    #[serde(deserialize_with = "null_as_default")]
     pub id: String,
+    #[serde(deserialize_with = "null_as_default")]
     pub user_principal_name: String,
     pub display_name: Option<String>,
     pub account_enabled: Option<bool>,
@@ -232,6 +287,19 @@ mod tests {
         assert!(o.is_expired(parse_time("2026-05-01T09:35:00Z").unwrap()));
         let bad = serde_json::json!({"publicKey": {}});
         assert!(CreationOptions::from_value(bad).is_err());
+    }
+
+    #[test]
+    fn display_names_longer_than_30_are_refused() {
+        assert!(check_display_name("BG1 key A (SN 12345678)").is_ok());
+        assert!(check_display_name(&"x".repeat(30)).is_ok());
+        let e = check_display_name(&"x".repeat(31)).unwrap_err().to_string();
+        assert!(e.contains("31 characters") && e.contains("30"), "{e}");
+        assert!(check_display_name("  ").is_err());
+        assert!(check_display_name("a\nb").is_err());
+        // 15 non-BMP characters are 30 UTF-16 units; 16 are too many.
+        assert!(check_display_name(&"🔑".repeat(15)).is_ok());
+        assert!(check_display_name(&"🔑".repeat(16)).is_err());
     }
 
     #[test]

@@ -42,11 +42,6 @@ impl CancelToken {
         CancelToken(Inner::CtrlC)
     }
 
-    /// Whether the operator pressed Ctrl-C during this run (the CLI then exits 130).
-    pub fn ctrl_c_pressed() -> bool {
-        CTRL_C.load(Ordering::SeqCst)
-    }
-
     pub fn cancel(&self) {
         self.flag().store(true, Ordering::SeqCst);
     }
@@ -71,6 +66,13 @@ impl CancelToken {
             Inner::CtrlC => &CTRL_C,
         }
     }
+}
+
+/// Did the operator press Ctrl-C while a request waited on a key? The command
+/// then finished its cleanup (CANCEL sent, ledger written) and exits 130, the
+/// status of a process ended by SIGINT, not the device-failure status.
+pub fn ctrl_c_pressed() -> bool {
+    CTRL_C.load(Ordering::SeqCst)
 }
 
 /// Held while a request waits on a key; see [`CancelToken::waiting`].

@@ -15,8 +15,31 @@ use super::transport::{Transport, TransportError};
 /// How long we wait for the next report while a request is in flight. Keys that
 /// wait for touch send KEEPALIVE every ~100 ms, so silence this long means trouble.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A request never takes longer than this, keepalives or not (keys give up on touch after ~30 s).
-pub const MAX_REQUEST_TIME: Duration = Duration::from_secs(120);
+/// A command that needs no touch (getInfo, clientPin, credentialManagement,
+/// authenticatorConfig) is answered within this, keepalives or not: a key that
+/// keeps saying PROCESSING longer is stuck, not working.
+pub const NO_TOUCH_DEADLINE: Duration = Duration::from_secs(15);
+/// How long keys wait for a touch before they answer USER_ACTION_TIMEOUT: CTAP
+/// leaves it to the key; YubiKey, Feitian, Solo/Nitrokey (trussed) and OpenSK use 30 s.
+pub const KEY_TOUCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time past the key's own touch timeout for its answer to arrive.
+pub const TOUCH_MARGIN: Duration = Duration::from_secs(15);
+
+/// The longest a request may take, keepalives or not, by whether it waits for a touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub no_touch: Duration,
+    pub touch: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            no_touch: NO_TOUCH_DEADLINE,
+            touch: KEY_TOUCH_TIMEOUT + TOUCH_MARGIN,
+        }
+    }
+}
 /// INIT is answered at once by any working key.
 const INIT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Reads are cut into slices this long so cancellation is noticed promptly.
@@ -34,6 +57,11 @@ pub enum HidError {
     /// The key went silent for longer than the read timeout.
     Timeout {
         waiting_for: &'static str,
+    },
+    /// The key kept sending keepalives past the request's deadline (then got CANCEL).
+    Deadline {
+        after: Duration,
+        touch: bool,
     },
     /// The key answered CTAPHID_ERROR with this code.
     Device(u8),
@@ -60,6 +88,19 @@ impl fmt::Display for HidError {
                     "the key did not answer in time (waiting for {waiting_for})"
                 )
             }
+            HidError::Deadline {
+                after,
+                touch: false,
+            } => write!(
+                f,
+                "the key kept working on a request that needs no touch for {} s without answering",
+                after.as_secs()
+            ),
+            HidError::Deadline { after, touch: true } => write!(
+                f,
+                "the key did not finish within {} s of asking for a touch",
+                after.as_secs()
+            ),
             HidError::Device(code) => write!(
                 f,
                 "the key reported CTAPHID error 0x{code:02x} ({})",
@@ -104,6 +145,12 @@ impl From<HidError> for crate::Error {
         let next = match &e {
             HidError::Transport(t) => return t.clone().into(),
             HidError::Timeout { .. } => "re-plug the key and run the command again",
+            HidError::Deadline { touch: true, .. } => {
+                "touch the key when `touch the key now` appears; if it never finishes, re-plug it and run the command again"
+            }
+            HidError::Deadline { touch: false, .. } => {
+                "re-plug the key and run the command again; if it persists the key's firmware is stuck — try another key"
+            }
             HidError::Busy => {
                 "close browsers and other FIDO tools that may hold the key, then run the command again"
             }
@@ -156,6 +203,7 @@ pub struct Channel {
     idle_timeout: Duration,
     max_request: usize,
     cancel: CancelToken,
+    deadlines: Deadlines,
 }
 
 impl Channel {
@@ -232,6 +280,7 @@ impl Channel {
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
                 max_request: MAX_MESSAGE_LEN,
                 cancel: CancelToken::new(),
+                deadlines: Deadlines::default(),
             });
         }
     }
@@ -254,6 +303,15 @@ impl Channel {
         self.idle_timeout = timeout;
     }
 
+    /// How long requests may take (tests shorten them).
+    pub fn set_deadlines(&mut self, deadlines: Deadlines) {
+        self.deadlines = deadlines;
+    }
+
+    pub fn deadlines(&self) -> Deadlines {
+        self.deadlines
+    }
+
     /// Limit requests to the key's maxMsgSize (from getInfo).
     pub fn set_max_request(&mut self, max: usize) {
         self.max_request = max.clamp(64, MAX_MESSAGE_LEN);
@@ -274,22 +332,51 @@ impl Channel {
     }
 
     /// CBOR: one CTAP2 request (command byte + parameters); returns status byte + response.
+    /// The request may wait for a touch; see [`Channel::cbor_within`].
     pub fn cbor(
         &mut self,
         request: &[u8],
         on_keepalive: &mut dyn FnMut(KeepaliveStatus),
     ) -> Result<Vec<u8>, HidError> {
-        self.call(Command::Cbor, request, on_keepalive)
+        self.cbor_within(request, true, on_keepalive)
+    }
+
+    /// CBOR with the deadline for a request that does (`touch`) or does not wait
+    /// for a touch. Past it the key gets CANCEL and the request fails with
+    /// [`HidError::Deadline`], however many keepalives it sent.
+    pub fn cbor_within(
+        &mut self,
+        request: &[u8],
+        touch: bool,
+        on_keepalive: &mut dyn FnMut(KeepaliveStatus),
+    ) -> Result<Vec<u8>, HidError> {
+        self.exchange(Command::Cbor, request, touch, on_keepalive)
     }
 
     /// Send one message and return the reassembled answer of the same command,
     /// retrying while the key reports CHANNEL_BUSY.
+    /// No CTAPHID command but CBOR ones wait for a touch.
     pub fn call(
         &mut self,
         cmd: Command,
         payload: &[u8],
         on_keepalive: &mut dyn FnMut(KeepaliveStatus),
     ) -> Result<Vec<u8>, HidError> {
+        self.exchange(cmd, payload, false, on_keepalive)
+    }
+
+    fn exchange(
+        &mut self,
+        cmd: Command,
+        payload: &[u8],
+        touch: bool,
+        on_keepalive: &mut dyn FnMut(KeepaliveStatus),
+    ) -> Result<Vec<u8>, HidError> {
+        let deadline = if touch {
+            self.deadlines.touch
+        } else {
+            self.deadlines.no_touch
+        };
         if payload.len() > self.max_request {
             return Err(HidError::TooLarge {
                 len: payload.len(),
@@ -306,7 +393,7 @@ impl Channel {
             for report in &reports {
                 self.transport.write_report(report)?;
             }
-            match self.receive(cmd, on_keepalive) {
+            match self.receive(cmd, deadline, touch, on_keepalive) {
                 Err(HidError::Device(code)) if is_busy(code) => {
                     if Instant::now() >= busy_until {
                         return Err(HidError::Busy);
@@ -322,6 +409,8 @@ impl Channel {
     fn receive(
         &mut self,
         cmd: Command,
+        deadline: Duration,
+        touch: bool,
         on_keepalive: &mut dyn FnMut(KeepaliveStatus),
     ) -> Result<Vec<u8>, HidError> {
         let _waiting = self.cancel.waiting();
@@ -338,9 +427,17 @@ impl Channel {
                     return Err(HidError::Cancelled);
                 }
             }
-            if last_heard.elapsed() > self.idle_timeout || started.elapsed() > MAX_REQUEST_TIME {
+            if last_heard.elapsed() > self.idle_timeout {
                 return Err(HidError::Timeout {
                     waiting_for: "the key's answer",
+                });
+            }
+            if cancel_sent.is_none() && started.elapsed() > deadline {
+                // Stop the key working (or blinking) on a request nobody waits for any more.
+                let _ = self.send_cancel();
+                return Err(HidError::Deadline {
+                    after: deadline,
+                    touch,
                 });
             }
             let Some(report) = self.transport.read_report(POLL_SLICE)? else {

@@ -14,7 +14,7 @@ pub mod socket;
 pub mod transport;
 
 pub use cancel::CancelToken;
-pub use channel::{Channel, HidError, InitInfo, KeepaliveStatus};
+pub use channel::{Channel, Deadlines, HidError, InitInfo, KeepaliveStatus};
 pub use hidraw::{list_fido, HidDeviceInfo, HidTransport};
 pub use socket::{SocketAddress, SocketTransport};
 pub use transport::{Transport, TransportError, REPORT_LEN};

@@ -43,6 +43,8 @@ pub enum TransportError {
     NotFound(String),
     /// The OS refused access (permissions on /dev/hidraw*).
     PermissionDenied(String),
+    /// Another program holds the key's lock (libfido2's flock) or the kernel says busy.
+    InUse(String),
     /// Any other I/O failure.
     Io(String),
 }
@@ -50,9 +52,16 @@ pub enum TransportError {
 impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TransportError::Disconnected(d) => write!(f, "the key at {d} was disconnected"),
+            TransportError::Disconnected(d) => {
+                write!(f, "the key at {d} was removed (unplugged or disconnected)")
+            }
             TransportError::NotFound(d) => write!(f, "there is no key at {d}"),
             TransportError::PermissionDenied(d) => write!(f, "no permission to open {d}"),
+            TransportError::InUse(d) => write!(
+                f,
+                "the key at {d} is in use by another program (it holds the device lock: a browser, \
+                 pam_u2f, ssh, systemd-cryptenroll or another FIDO tool)"
+            ),
             TransportError::Io(e) => write!(f, "device I/O failed: {e}"),
         }
     }
@@ -71,6 +80,9 @@ impl From<TransportError> for crate::Error {
             }
             TransportError::PermissionDenied(_) => {
                 "install glasskey's udev rules (udev/70-glasskey-fido.rules into /etc/udev/rules.d, see its header) and re-plug the key, or join the glasskey group"
+            }
+            TransportError::InUse(_) => {
+                "finish or close the other program using the key, then run the command again"
             }
             TransportError::Io(_) => "re-plug the key and try again; if it persists, try another USB port",
         };

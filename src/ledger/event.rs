@@ -188,6 +188,29 @@ pub enum Event {
     /// A key was factory-reset by glasskey (e.g. to clear an abandoned enrollment):
     /// its PIN and credentials are gone. The label may never have been enrolled.
     KeyReset { key: String, reason: String },
+    /// Evidence from Entra's sign-in log (`check --signin`): the account signed
+    /// in successfully with a FIDO2 key / passkey — or why that could not be
+    /// established (`outcome` `verified` | `not_found` | `not_collected`).
+    SignInEvidence {
+        account: String,
+        key: Option<String>,
+        outcome: String,
+        /// Entra's sign-in id, time, method, client IP and correlation id.
+        sign_in_id: Option<String>,
+        time: Option<String>,
+        method: Option<String>,
+        ip_address: Option<String>,
+        correlation_id: Option<String>,
+        detail: String,
+    },
+    /// `audit --online` reviewed the accounts' sign-ins up to `until`; the
+    /// next review starts there.
+    SignInsReviewed {
+        accounts: Vec<String>,
+        until: String,
+        sign_ins: u32,
+        unexpected: u32,
+    },
     /// A sheet was printed showing the ledger as of `head_seq` / `head_hash`.
     SheetPrinted {
         sheet: String,
@@ -209,9 +232,11 @@ impl Event {
             | Event::LivenessChecked { key, .. }
             | Event::KeyMoved { key, .. }
             | Event::KeyRetired { key, .. } => Some(key),
+            Event::SignInEvidence { key, .. } => key.as_deref(),
             Event::SheetPrinted { .. }
             | Event::EnrollmentAbandoned { .. }
-            | Event::KeyReset { .. } => None,
+            | Event::KeyReset { .. }
+            | Event::SignInsReviewed { .. } => None,
         }
     }
 
@@ -229,6 +254,8 @@ impl Event {
             Event::EnrollmentAbandoned { .. } => "enrollment_abandoned",
             Event::KeyReset { .. } => "key_reset",
             Event::SheetPrinted { .. } => "sheet_printed",
+            Event::SignInEvidence { .. } => "sign_in_evidence",
+            Event::SignInsReviewed { .. } => "sign_ins_reviewed",
         }
     }
 }

@@ -368,6 +368,8 @@ impl State {
             }
             Event::KeyEnrolled { .. }
             | Event::SheetPrinted { .. }
+            | Event::SignInEvidence { .. }
+            | Event::SignInsReviewed { .. }
             | Event::EnrollmentAbandoned { .. }
             | Event::KeyReset { .. } => {}
         }

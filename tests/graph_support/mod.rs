@@ -190,3 +190,18 @@ pub fn app_client(emu: &EmulatorHandle) -> GraphClient {
         .expect("token");
     GraphClient::new(endpoints(emu), token).with_retry(quick_retry())
 }
+
+/// POST `body` to the emulator's control endpoint (docs/graph.md) over plain
+/// HTTP, as an operator's script would; returns the status line.
+pub fn control(emu: &EmulatorHandle, body: serde_json::Value) -> String {
+    use std::io::{Read, Write};
+    let addr = emu.base_url().trim_start_matches("http://").to_string();
+    let body = body.to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(s, "POST /.glasskey-emulator/control HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer.lines().next().unwrap_or("").to_string();
+    assert!(status.contains(" 204"), "control refused: {answer}");
+    status
+}

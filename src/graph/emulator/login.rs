@@ -178,6 +178,16 @@ impl World {
                     permissions: app.permissions.clone(),
                 }
             }
+            Some("refresh_token") => {
+                let presented = req.form("refresh_token").unwrap_or_default();
+                self.refresh_tokens.get(&presented).cloned().ok_or_else(|| {
+                    oauth_error(
+                        "invalid_grant",
+                        70008,
+                        "The provided authorization code or refresh token has expired or was revoked.",
+                    )
+                })?
+            }
             other => {
                 return Err(oauth_error(
                     "unsupported_grant_type",
@@ -186,12 +196,42 @@ impl World {
                 ));
             }
         };
-        let token = format!("emu.{}", random_token(32));
+        // Shaped like Entra's access tokens (a JWT with `roles` for app-only
+        // callers, a space-separated `scp` for delegated ones), so clients can
+        // check permissions before acting; the third part is random, not a
+        // signature: the emulator recognises its tokens by lookup.
+        let claims = match &principal {
+            Principal::App { permissions } => json!({
+                "aud": self.base_url, "tid": self.state.tenant.id, "idtyp": "app",
+                "appid": client_id, "roles": permissions, "jti": new_guid()}),
+            Principal::Delegated {
+                user, permissions, ..
+            } => json!({
+                "aud": self.base_url, "tid": self.state.tenant.id, "idtyp": "user",
+                "appid": client_id, "oid": user, "scp": permissions.join(" "), "jti": new_guid()}),
+        };
+        let token = format!(
+            "{}.{}.{}",
+            b64::encode(br#"{"typ":"JWT","alg":"none"}"#),
+            b64::encode(claims.to_string().as_bytes()),
+            random_token(32)
+        );
+        let grant = req.form("grant_type").unwrap_or_default();
+        *self.tokens_issued.entry(grant.clone()).or_default() += 1;
+        let delegated = matches!(principal, Principal::Delegated { .. });
+        let refresh = (delegated && scope.split(' ').any(|s| s == "offline_access"))
+            .then(|| random_token(32));
+        if let Some(r) = &refresh {
+            self.refresh_tokens.insert(r.clone(), principal.clone());
+        }
         self.tokens.insert(token.clone(), principal);
-        Ok(HttpResponse::json(
-            200,
-            &json!({"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token, "scope": scope}),
-        ))
+        let lifetime = self.state.token_lifetime_seconds;
+        let mut body = json!({"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
+            "access_token": token, "scope": scope});
+        if let Some(r) = refresh {
+            body["refresh_token"] = r.into();
+        }
+        Ok(HttpResponse::json(200, &body))
     }
 }
 

@@ -12,9 +12,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+mod audit;
+mod filter;
 mod login;
 pub mod routes;
+mod shapes;
 pub mod state;
+mod strict;
 pub mod verify;
 pub mod wire;
 

@@ -47,6 +47,9 @@ pub struct UserEntry {
     pub directory_roles: Vec<String>,
 }
 
+/// Ids of role-assignable groups (`isAssignableToRole: true`).
+pub type RoleAssignableGroups = Vec<String>;
+
 /// How the device-code sign-in goes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -127,6 +130,16 @@ pub struct State {
     pub role_eligibility_schedules: Vec<Value>,
     #[serde(default)]
     pub conditional_access_policies: Vec<Value>,
+    /// Groups created role-assignable; they can hold role assignments.
+    #[serde(default)]
+    pub role_assignable_groups: RoleAssignableGroups,
+    /// Sign-in log entries (`auditLogs/signIns`, beta shape), newest last;
+    /// the control endpoint's `addSignIn` appends (docs/graph.md).
+    #[serde(default)]
+    pub sign_ins: Vec<Value>,
+    /// The tenant has Entra ID P1/P2: sign-in logs and signInActivity need it.
+    #[serde(default = "yes")]
+    pub premium_licence: bool,
     #[serde(default)]
     pub device_code: DeviceCodeScript,
     #[serde(default)]
@@ -134,9 +147,16 @@ pub struct State {
     /// Enforce Graph's 1 request/second limit on Conditional Access reads.
     #[serde(default = "yes")]
     pub ca_rate_limit: bool,
+    /// Lifetime of issued access tokens (`expires_in`), seconds.
+    #[serde(default = "token_lifetime")]
+    pub token_lifetime_seconds: u64,
     /// Items per page of collections (Graph pages with `@odata.nextLink`).
     #[serde(default = "page_size")]
     pub page_size: usize,
+}
+
+fn token_lifetime() -> u64 {
+    3599
 }
 
 fn page_size() -> usize {
@@ -154,11 +174,15 @@ pub const TRUSSED_AAGUID: &str = "8bc54968-07b1-4d5f-b249-607f5d527da2";
 /// Every permission glasskey needs (docs/graph.md).
 pub const ALL_PERMISSIONS: &[&str] = &[
     "UserAuthMethod-Passkey.ReadWrite.All",
+    // beta creationOptions/POST (--challenge-timeout) list only this one.
+    "UserAuthenticationMethod.ReadWrite.All",
     "Policy.Read.AuthenticationMethod",
     "User.Read.All",
     "GroupMember.Read.All",
     "RoleManagement.Read.Directory",
     "Policy.Read.All",
+    "AuditLog.Read.All",
+    "Directory.Read.All",
 ];
 
 impl State {
@@ -241,6 +265,7 @@ impl State {
             role_assignment_schedules: schedules,
             role_assignment_schedule_instances: vec![],
             role_eligibility_schedules: vec![],
+            role_assignable_groups: vec![],
             conditional_access_policies: vec![
                 json!({"id": "ca-mfa-all", "displayName": "Require MFA for all users", "state": "enabled",
                     "conditions": {"users": {"includeUsers": ["All"], "excludeGroups": ["aaaaaaaa-0000-4000-8000-00000000b9b9"]}},
@@ -250,9 +275,12 @@ impl State {
                     "grantControls": {"operator": "OR", "builtInControls": [],
                         "authenticationStrength": {"id": PHISHING_RESISTANT_STRENGTH, "displayName": "Phishing-resistant MFA"}}}),
             ],
+            sign_ins: vec![],
+            premium_licence: true,
             device_code: DeviceCodeScript::default(),
             faults: vec![],
             ca_rate_limit: true,
+            token_lifetime_seconds: token_lifetime(),
             page_size: page_size(),
         }
     }
