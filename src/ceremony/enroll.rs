@@ -475,7 +475,12 @@ fn offline_checks(
     }
     pf.record(
         "trust_anchor",
-        preflight::trust_anchor_known(trust, &key.aaguid(), config.policy.allow_unknown_root),
+        preflight::trust_anchor_known(
+            trust,
+            &key.aaguid(),
+            config.policy.allow_unknown_root,
+            config.policy.allow_self_attestation,
+        ),
     );
     if let Some(emulator) = graph_is_emulator {
         pf.record(

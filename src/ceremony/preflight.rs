@@ -286,14 +286,20 @@ pub fn trust_anchor_known(
     trust: &TrustStore,
     aaguid: &Aaguid,
     allow_unknown: bool,
+    allow_self_attestation: bool,
 ) -> Result<String> {
     if allow_unknown {
         return Ok("the kit policy accepts unknown attestation roots".into());
     }
     let Some(model) = catalogue::lookup(aaguid) else {
+        if allow_self_attestation {
+            return Ok(format!(
+                "AAGUID {aaguid} is not catalogued; the kit allows self attestation, checked once the credential is made"
+            ));
+        }
         return Err(Error::input(
             format!("AAGUID {aaguid} is not in the model catalogue, so no attestation root is known for it"),
-            "use a catalogued model, or add its vendor root under the kit's roots/ and set policy.allow_unknown_root if approved",
+            "use a catalogued model; if this model is approved anyway, set policy.allow_unknown_root (or policy.allow_self_attestation for a self-attesting model) in glasskey.toml",
         ));
     };
     let names: Vec<String> = if model.is_virtual() {
