@@ -219,7 +219,7 @@ fn ctrl_c_while_waiting_for_touch_cancels_on_the_key_and_exits_promptly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("touch the key now").count(), 1, "{err}");
     assert!(err.contains("cancelled"), "{err}");
-    // Ctrl-C exits 130 everywhere, also after a cancelled key wait.
+    // exits as a SIGINT-ended process would, after CANCEL and cleanup
     assert_eq!(out.status.code(), Some(130), "{err}");
     // the key is usable straight away: the CANCEL reached it
     let out = glasskey(&["keys", "info", "--json", "--device", &p.address], "");

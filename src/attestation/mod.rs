@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod certs;
 pub mod chain;
 pub mod keys;
+pub mod mds;
 pub mod packed;
 pub mod trust;
 

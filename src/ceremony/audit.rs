@@ -81,6 +81,14 @@ pub fn audit_offline(kit: &Kit, now: Timestamp) -> Result<AuditReport> {
     }
     let state = kit.state()?;
     policy_findings(kit, &state, now, &mut report);
+    for f in super::key_fit::mds_findings(kit.dir(), &state, now.datetime().date()) {
+        let severity = if f.alert {
+            Severity::Alert
+        } else {
+            Severity::Warn
+        };
+        report.push(severity, f.subject, f.message);
+    }
     Ok(report)
 }
 

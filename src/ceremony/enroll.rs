@@ -13,9 +13,11 @@ use sha2::{Digest, Sha256};
 use super::journal::{self, Ceremony, Progress, Step};
 use super::key::{KeySession, MadeCredential};
 use super::operator::Operator;
-use super::pin_gen::{generate_pin, PinAlphabet};
+use super::pin_gen::{generate_fitting_pin, pin_fits_rules, PinAlphabet};
 use super::preflight::{self, Preflight, RequestShape};
+use crate::attestation::mds::EntraPrediction;
 use crate::attestation::{self, TrustStore};
+use crate::ctap::pin_rules::PinRules;
 use crate::error::{Error, Result};
 use crate::graph::bundle::{self, KeyFacts, RequestItem, ResponseBundle, ResponseItem};
 use crate::graph::types::{client_data_json, CreationOptions, User};
@@ -338,6 +340,10 @@ pub(super) struct Prepared {
     /// The kit policy's PIN length, raised to the key's own minimum.
     pub(super) min_pin_length: usize,
     pub(super) pin_alphabet: PinAlphabet,
+    /// What the key accepts as a PIN (lengths, complexity policy).
+    pub(super) pin_rules: PinRules,
+    /// Entra's attestation enforcement, predicted from the kit's MDS BLOB.
+    pub(super) entra_attestation: EntraPrediction,
 }
 
 impl Prepared {
@@ -447,7 +453,19 @@ fn offline_checks(
     }
     pf.record("printer", printer.preflight());
 
-    let model = key.model_name();
+    let (model, entra_attestation) = match super::key_fit::mds_preflight(kit.dir(), &key.aaguid()) {
+        Ok(mds) => (
+            mds.model_name.clone().unwrap_or_else(|| key.model_name()),
+            mds.entra,
+        ),
+        Err(e) => {
+            pf.fail("mds", e.what.clone(), e.next.clone());
+            (
+                key.model_name(),
+                EntraPrediction::Unknown { reason: e.what },
+            )
+        }
+    };
     let problems = key.fitness_problems();
     if problems.is_empty() {
         pf.pass("key_fit", format!("{model} is fit for Entra"));
@@ -455,7 +473,7 @@ fn offline_checks(
         pf.fail(
             "key_fit",
             format!("this key ({model}) is not fit for Entra: {}", problems.join("; ")),
-            "use a FIDO2 security key with resident keys, a PIN, hmac-secret, credProtect and ES256 (see vendor-attestation/aaguids.tsv)",
+            "use a FIDO2 security key with resident keys, a PIN and ES256 (see vendor-attestation/aaguids.tsv)",
         );
     }
     if !plan.reset && key.has_pin() {
@@ -513,12 +531,17 @@ fn offline_checks(
         model,
         min_pin_length: key.min_pin_length().max(policy_length),
         pin_alphabet,
+        pin_rules: PinRules::of(key.device_info()),
+        entra_attestation,
     };
     (pf, prepared)
 }
 
 /// The request's size against the key's limits, and ES256 on offer.
 fn options_checks(pf: &mut Preflight, key: &KeySession, options: &CreationOptions) {
+    if let Err(e) = super::key_fit::plan_creation(key.device_info(), options) {
+        pf.fail("key_plan", e.what, e.next);
+    }
     let fixed = options.rp_id.len()
         + options.rp_name.len()
         + options.user_handle.len()
@@ -592,13 +615,21 @@ fn online_checks(
         "entra_account",
         format!("{} exists in Entra", user.user_principal_name),
     );
+    if let EntraPrediction::Refuses { reason } = &prepared.entra_attestation {
+        pf.fail(
+            "entra_attestation",
+            format!("Entra's attestation enforcement would refuse this model: {reason}"),
+            "use a FIDO-certified model without a security notice, or turn attestation enforcement off in the tenant's FIDO2 policy if approved",
+        );
+    }
+    let attests = !matches!(prepared.entra_attestation, EntraPrediction::Refuses { .. });
     let verdict = graph.fido2_policy().and_then(|policy| {
         let groups = graph.group_ids(&user.id)?;
         Ok(crate::graph::policy::preflight(
             &policy,
             &groups,
             key.aaguid(),
-            true,
+            attests,
         ))
     });
     match verdict {
@@ -681,7 +712,11 @@ fn ready_key(
 /// Generate the PIN, or take it from the operator (twice, checked against the policy).
 fn choose_pin(op: &mut dyn Operator, plan: &EnrollPlan, prepared: &Prepared) -> Result<Pin> {
     Ok(match plan.pin {
-        PinChoice::Generate => generate_pin(prepared.min_pin_length, prepared.pin_alphabet),
+        PinChoice::Generate => generate_fitting_pin(
+            &prepared.pin_rules,
+            prepared.min_pin_length,
+            prepared.pin_alphabet,
+        )?,
         PinChoice::Prompt => {
             let pin = op.pin("new PIN for the key")?;
             let again = op.pin("the same PIN again")?;
@@ -700,6 +735,7 @@ fn choose_pin(op: &mut dyn Operator, plan: &EnrollPlan, prepared: &Prepared) -> 
                     "choose a longer PIN, or let glasskey generate one",
                 ));
             }
+            pin_fits_rules(&pin, &prepared.pin_rules)?;
             pin
         }
     })
@@ -844,15 +880,23 @@ fn create_and_verify(
             _ => Refusal::KeyAnswered(e),
         })?;
     made.client_data_json = client_data_json;
+    for what in &made.not_applied {
+        op.say(&format!("not applied: {what}"));
+    }
     // Strict unless the kit knowingly allows self-attested or test-rooted models.
     let policy = attestation::Policy {
         allow_self_attestation: kit.config().policy.allow_self_attestation,
         allow_unknown_root: kit.config().policy.allow_unknown_root,
     };
+    // The kit's MDS BLOB vouches for this model's roots too (recorded as the anchor's label).
+    let mut trust = trust.clone();
+    if let Some(blob) = attestation::mds::load(kit.dir()).map_err(Refusal::Unknown)? {
+        blob.add_roots_for(&made.aaguid, &mut trust);
+    }
     let report = attestation::verify_attestation(
         &made.attestation_object,
         &client_data_hash,
-        trust,
+        &trust,
         &policy,
         std::time::SystemTime::now(),
     )

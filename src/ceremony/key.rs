@@ -6,8 +6,9 @@ use crate::aaguid::Aaguid;
 use crate::ctap::command::permission;
 use crate::ctap::device::Device;
 use crate::ctap::get_assertion::{self, GetAssertionRequest};
-use crate::ctap::make_credential::{self, CredProtect, MakeCredentialRequest, RelyingParty, User};
-use crate::ctap::{config, pin, CtapError, Status};
+use crate::ctap::make_credential::{self, MakeCredentialRequest, RelyingParty, User};
+use crate::ctap::reset::ResetHints;
+use crate::ctap::{config, exclude, pin, CtapError, Status};
 use crate::error::{Error, Result};
 use crate::graph::types::CreationOptions;
 use crate::secret::Pin;
@@ -43,6 +44,8 @@ pub struct MadeCredential {
     pub serial: Option<String>,
     pub attestation_summary: String,
     pub attestation_fingerprint: Option<String>,
+    /// What Entra asked for that this key could not apply (and Entra does not enforce).
+    pub not_applied: Vec<String>,
 }
 
 /// An assertion as the liveness check verifies it.
@@ -130,6 +133,11 @@ impl KeySession {
         &self.name
     }
 
+    /// What the key said in getInfo.
+    pub fn device_info(&self) -> &crate::ctap::Info {
+        self.dev.info()
+    }
+
     pub fn device(&mut self) -> &mut Device {
         &mut self.dev
     }
@@ -154,8 +162,14 @@ impl KeySession {
         super::keys::model_name(&aaguid).unwrap_or_else(|| format!("unknown model {aaguid}"))
     }
 
+    /// firmwareVersion as the vendor prints it (YubiKey 0x050403 is 5.4.3).
     pub fn firmware(&self) -> Option<String> {
-        self.dev.info().firmware_version.map(|v| v.to_string())
+        let vendor =
+            crate::attestation::catalogue::lookup(&self.aaguid()).map(|m| m.vendor.as_str());
+        self.dev
+            .info()
+            .firmware_version
+            .map(|v| crate::ctap::info::firmware_display(v, vendor))
     }
 
     pub fn has_pin(&self) -> bool {
@@ -170,36 +184,15 @@ impl KeySession {
         self.dev.info().option("setMinPINLength") == Some(true)
     }
 
-    /// Everything that makes this key unfit for a break-glass account in Entra.
+    /// Everything that makes this key unfit for a break-glass account in Entra
+    /// (see [`super::key_fit::assess`]).
     pub fn fitness_problems(&self) -> Vec<String> {
-        let info = self.dev.info();
-        let mut problems = Vec::new();
-        if !info.versions.iter().any(|v| v.starts_with("FIDO_2_")) {
-            problems.push("it does not speak FIDO2 (CTAP2)".to_string());
-        }
-        if info.option("rk") != Some(true) {
-            problems.push("it cannot store discoverable credentials (rk)".into());
-        }
-        if info.option("clientPin").is_none() {
-            problems.push("it does not support a PIN (clientPin)".into());
-        }
-        for ext in ["hmac-secret", "credProtect"] {
-            if !info.supports_extension(ext) {
-                problems.push(format!("it lacks the {ext} extension"));
-            }
-        }
-        if !info.algorithms.is_empty() && !info.algorithms.iter().any(|a| a.alg == ES256) {
-            problems.push("it does not offer ES256 credentials".into());
-        }
-        if info.remaining_discoverable_credentials == Some(0) {
-            problems.push(
-                "it has no free discoverable-credential slot (reset it or delete one)".into(),
-            );
-        }
-        if info.preferred_pin_protocol().is_none() {
-            problems.push("it offers no PIN/UV auth protocol glasskey knows (1 or 2)".into());
-        }
-        problems
+        super::key_fit::assess(self.dev.info()).problems
+    }
+
+    /// Fitness with the notes worth telling the operator.
+    pub fn fitness(&self) -> super::key_fit::Fitness {
+        super::key_fit::assess(self.dev.info())
     }
 
     /// authenticatorReset on the key as it is now, then re-read getInfo.
@@ -247,29 +240,37 @@ impl KeySession {
         Ok(u32::try_from(r.retries).unwrap_or(u32::MAX))
     }
 
-    /// makeCredential exactly as Entra's creationOptions ask: discoverable, UV by
-    /// PIN, Entra's algorithms (ES256 only), its exclude list, credProtect and
-    /// hmac-secret per its extensions.
+    /// makeCredential as Entra's creationOptions ask, as far as the key goes
+    /// (see [`super::key_fit::plan_creation`]): discoverable, UV by PIN, ES256,
+    /// the exclude list filtered as python-fido2 does, credProtect and
+    /// hmac-secret where the key has them. What was not applied is in
+    /// `MadeCredential::not_applied`.
     pub fn make_credential(
         &mut self,
         current: &Pin,
         options: &CreationOptions,
         client_data_hash: &[u8; 32],
     ) -> Result<MadeCredential> {
-        if !options.algorithms.is_empty() && !options.algorithms.contains(&ES256) {
-            return Err(Error::input(
-                "Entra's creation options do not offer ES256",
-                "glasskey verifies ES256 credentials offline; check the tenant's passkey profile",
-            ));
-        }
-        let ext = &options.extensions;
-        let cred_protect = match ext["credentialProtectionPolicy"].as_str() {
-            Some("userVerificationOptional") => Some(CredProtect::UserVerificationOptional),
-            Some("userVerificationOptionalWithCredentialIDList") => {
-                Some(CredProtect::UserVerificationOptionalWithCredentialIdList)
-            }
-            Some("userVerificationRequired") => Some(CredProtect::UserVerificationRequired),
-            _ => None,
+        let plan = super::key_fit::plan_creation(self.dev.info(), options)?;
+        let excluding = !options.exclude_credentials.is_empty();
+        // The getAssertion permission lets the exclude-list probes see credProtect-3 credentials.
+        let permissions = permission::MAKE_CREDENTIAL
+            | if excluding {
+                permission::GET_ASSERTION
+            } else {
+                0
+            };
+        let token = pin::get_token(&mut self.dev, current, permissions, Some(&options.rp_id))?;
+        let exclude = if excluding {
+            exclude::filter(
+                &mut self.dev,
+                &options.rp_id,
+                &options.exclude_credentials,
+                Some(&token),
+            )?
+            .exclude_list()
+        } else {
+            Vec::new()
         };
         let req = MakeCredentialRequest {
             client_data_hash: *client_data_hash,
@@ -283,17 +284,11 @@ impl KeySession {
                 display_name: Some(options.user_display_name.clone()),
             }),
             algorithms: vec![ES256],
-            exclude_list: options.exclude_credentials.clone(),
+            exclude_list: exclude,
             resident_key: true,
-            cred_protect,
-            hmac_secret: ext["hmacCreateSecret"].as_bool().unwrap_or(true),
+            cred_protect: plan.cred_protect,
+            hmac_secret: plan.hmac_secret,
         };
-        let token = pin::get_token(
-            &mut self.dev,
-            current,
-            permission::MAKE_CREDENTIAL,
-            Some(&options.rp_id),
-        )?;
         let resp = make_credential::make_credential(&mut self.dev, &req, Some(&token))?;
         let auth = &resp.attestation.auth_data;
         let attested = auth.attested.as_ref().ok_or_else(|| {
@@ -303,14 +298,7 @@ impl KeySession {
             )
         })?;
         let reported = auth.cred_protect();
-        if ext["enforceCredentialProtectionPolicy"].as_bool() == Some(true)
-            && cred_protect.is_some_and(|c| reported != Some(c as u8))
-        {
-            return Err(Error::device(
-                "the key did not apply the credential protection Entra requires",
-                "use a key that supports credProtect; reset this one before reuse",
-            ));
-        }
+        super::key_fit::check_applied(&plan, reported)?;
         Ok(MadeCredential {
             aaguid: attested.aaguid,
             attestation_object_webauthn: resp.attestation.to_webauthn_bytes(),
@@ -323,6 +311,7 @@ impl KeySession {
             serial: None,
             attestation_summary: String::new(),
             attestation_fingerprint: None,
+            not_applied: plan.not_applied,
             attestation_object: resp.attestation,
         })
     }
@@ -429,9 +418,11 @@ pub fn confirm_and_reset(
     assume_yes: bool,
     naming: &str,
 ) -> Result<()> {
+    let hints = ResetHints::of(key.device_info());
     let question = format!(
         "factory-reset {naming}? This erases every credential and the PIN on it. \
-         Most keys accept a reset only within 5 to 10 seconds of being plugged in"
+         Most keys accept a reset only within 5 to 10 seconds of being plugged in, then {}",
+        hints.touch_instruction()
     );
     if !assume_yes && !op.confirm(&question)? {
         return Err(Error::input(
@@ -439,15 +430,20 @@ pub fn confirm_and_reset(
             "nothing was changed; run the command again when ready",
         ));
     }
+    let touch = if hints.long_touch {
+        "press and hold its button"
+    } else {
+        "touch it"
+    };
     let replug = key.finder.is_some();
     for attempt in 1..=3 {
         if replug {
             op.say(&format!("remove {naming} now"));
             key.wait_removed()?;
-            op.say("insert it again now, then touch it when it blinks");
+            op.say(&format!("insert it again now, then {touch} when it blinks"));
             key.wait_inserted()?;
         } else {
-            op.say(&format!("resetting {naming}: touch it now"));
+            op.say(&format!("resetting {naming}: {touch} now"));
         }
         match key.reset_now() {
             Ok(()) => return Ok(()),

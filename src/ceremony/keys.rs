@@ -33,6 +33,8 @@ pub struct KeyReport {
     #[serde(flatten)]
     pub summary: KeySummary,
     pub pin_retries: Option<u64>,
+    /// firmwareVersion as the vendor prints it (YubiKey 0x050403 is "5.4.3").
+    pub firmware: Option<String>,
     pub info: Info,
 }
 
@@ -90,9 +92,14 @@ pub fn report(label: &str, source: KeySource, dev: &mut Device) -> KeyReport {
         Some(true) => pin::get_retries(dev).ok().map(|r| r.retries),
         _ => None,
     };
+    let vendor = catalogue::lookup(&dev.info().aaguid).map(|m| m.vendor.as_str());
     KeyReport {
         summary: summarize(label.to_string(), source, Some(dev.info()), None),
         pin_retries,
+        firmware: dev
+            .info()
+            .firmware_version
+            .map(|v| crate::ctap::info::firmware_display(v, vendor)),
         info: dev.info().clone(),
     }
 }

@@ -8,6 +8,7 @@ pub mod devices;
 pub mod enroll;
 pub mod journal;
 pub mod key;
+pub mod key_fit;
 pub mod keys;
 pub mod online;
 pub mod operator;

@@ -330,6 +330,10 @@ fn create_credential(
         model: progress.model.clone(),
         min_pin_length: 0,
         pin_alphabet: PinAlphabet::Digits,
+        pin_rules: crate::ctap::pin_rules::PinRules::of(key.device_info()),
+        entra_attestation: crate::attestation::mds::EntraPrediction::Unknown {
+            reason: "checked when the enrollment began".into(),
+        },
     };
     let plan = plan_of(progress);
     enroll::make_and_record(

@@ -204,20 +204,38 @@ fn print_report(r: &KeyReport) {
         (None, _) => println!("PIN:        not supported"),
     }
     println!("min PIN:    {}", i.min_pin_len());
+    if let Some(n) = i.max_pin_length {
+        println!("max PIN:    {n}");
+    }
+    if crate::ctap::pin_rules::PinRules::of(i).complexity {
+        println!(
+            "            the key enforces a PIN complexity policy{}",
+            i.pin_complexity_policy_url
+                .as_deref()
+                .map(|u| format!(" ({u})"))
+                .unwrap_or_default()
+        );
+    }
     if i.force_pin_change {
         println!("            a PIN change is required before the key can be used");
     }
     let protocols: Vec<String> = i.pin_uv_auth_protocols.iter().map(u64::to_string).collect();
     println!("PIN protocols: {}", protocols.join(", "));
-    let algs: Vec<String> = i.algorithms.iter().map(|a| a.alg.to_string()).collect();
-    println!("algorithms: {}", algs.join(", "));
+    println!("algorithms: {}", i.algorithm_names().join(", "));
     if let Some(n) = i.remaining_discoverable_credentials {
         println!("free discoverable credential slots: {n}");
     }
-    if let Some(v) = i.firmware_version {
+    if let Some(v) = &r.firmware {
         println!("firmware:   {v}");
     }
     if let Some(n) = i.max_msg_size {
         println!("max message: {n} bytes");
+    }
+    let hints = crate::ctap::reset::ResetHints::of(i);
+    if hints.long_touch {
+        println!("reset:      needs a long touch (hold the button)");
+    }
+    if !hints.transports.is_empty() {
+        println!("reset over: {}", hints.transports.join(", "));
     }
 }

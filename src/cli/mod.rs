@@ -16,6 +16,7 @@ pub mod enroll;
 pub mod graph;
 pub mod keys;
 pub mod ledger;
+pub mod mds;
 pub mod report;
 pub mod resume;
 pub mod retire;
@@ -111,6 +112,9 @@ pub enum Command {
     Retire(retire::RetireArgs),
     /// Finish whatever ceremony was interrupted, from its exact step.
     Resume(resume::ResumeArgs),
+    /// The FIDO Metadata Service BLOB the kit trusts (import a downloaded one).
+    #[command(subcommand)]
+    Mds(mds::MdsCmd),
     /// The whole story on virtual keys and the local Graph emulator.
     Demo(demo::DemoArgs),
     /// Print shell completions.
@@ -167,6 +171,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Audit(args) => audit::run(args, g),
         Command::Retire(args) => retire::run(args, g),
         Command::Resume(args) => resume::run(args, g),
+        Command::Mds(cmd) => mds::run(cmd, g),
         Command::Demo(args) => demo::run(args, g),
         Command::Completions { shell } => {
             clap_complete::generate(

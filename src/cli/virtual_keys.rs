@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
 use crate::error::{Error, Result};
-use crate::virtual_key::{self, serve::ListenAddress, ModelId, PresenceMode};
+use crate::virtual_key::{self, serve::ListenAddress, ModelId, PresenceMode, Profile};
 
 #[derive(Subcommand, Debug)]
 pub enum VirtualKeysCmd {
@@ -31,8 +31,13 @@ pub struct PlugArgs {
 #[derive(Args, Debug)]
 pub struct CreateArgs {
     /// Model: a or b (distinct AAGUIDs and attestation roots).
-    #[arg(long, value_name = "M")]
+    #[arg(long, value_name = "M", default_value = "a")]
     pub model: String,
+    /// Behaviour: which kind of real key to imitate (docs/virtual-key.md).
+    #[arg(long, value_name = "NAME", default_value = "standard",
+          value_parser = clap::builder::PossibleValuesParser::new(
+              ["standard", "ctap2.0", "ctap2.1-pre", "bio", "small-limits", "strict-pin"]))]
+    pub profile: String,
     /// The key's state file, e.g. DIR/vk-a1.json (DIR then holds the model roots too).
     #[arg(long, value_name = "DIR/NAME.json")]
     pub out: PathBuf,
@@ -73,21 +78,34 @@ pub fn run(cmd: VirtualKeysCmd, g: &GlobalArgs) -> Result<()> {
                     "use --model a or --model b",
                 )
             })?;
-            let state = virtual_key::create_key(&a.out, model, parse_presence(&a.presence)?)?;
+            let profile = Profile::parse(&a.profile).ok_or_else(|| {
+                Error::input(
+                    format!("unknown virtual key profile '{}'", a.profile),
+                    "use one of: standard, ctap2.0, ctap2.1-pre, bio, small-limits, strict-pin",
+                )
+            })?;
+            let state = virtual_key::create_key_with_profile(
+                &a.out,
+                model,
+                profile,
+                parse_presence(&a.presence)?,
+            )?;
             let m = model.model();
             if g.json {
                 super::print_json(&serde_json::json!({
                     "path": a.out,
                     "model": m.name,
                     "aaguid": state.aaguid,
+                    "profile": profile.name(),
                     "serial": state.serial,
                     "presence": state.presence.to_string(),
                 }))?;
             } else {
                 println!(
-                    "created {} ({}, AAGUID {}, serial {}) at {}",
+                    "created {} ({}, profile {}, AAGUID {}, serial {}) at {}",
                     m.short,
                     m.name,
+                    profile,
                     state.aaguid,
                     state.serial,
                     a.out.display()

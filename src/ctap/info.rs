@@ -19,7 +19,29 @@ pub struct Algorithm {
     pub alg: i64,
     #[serde(rename = "type")]
     pub kind: String,
+    /// The COSE name (ES256, EdDSA, ...), or the number when glasskey does not know it.
+    pub name: String,
 }
+
+/// The IANA COSE name of a signature algorithm, as people read it.
+pub fn algorithm_name(alg: i64) -> String {
+    match alg {
+        -7 => "ES256".into(),
+        -8 => "EdDSA".into(),
+        -9 => "ESP256".into(),
+        -19 => "Ed25519".into(),
+        -35 => "ES384".into(),
+        -36 => "ES512".into(),
+        -47 => "ES256K".into(),
+        -257 => "RS256".into(),
+        -65535 => "RS1".into(),
+        other => format!("COSE algorithm {other}"),
+    }
+}
+
+/// What a key asks for when the platform sends no maxMsgSize (CTAP 2.1 §6.4:
+/// "if absent, 1024 bytes").
+pub const DEFAULT_MAX_MSG_SIZE: u64 = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Info {
@@ -47,6 +69,14 @@ pub struct Info {
     pub attestation_formats: Vec<String>,
     pub uv_count_since_last_pin_entry: Option<u64>,
     pub long_touch_for_reset: Option<bool>,
+    /// Transports over which authenticatorReset works (CTAP 2.2 0x1a); empty: any.
+    pub transports_for_reset: Vec<String>,
+    /// The key enforces a PIN complexity policy beyond the length (CTAP 2.2 0x1b).
+    pub pin_complexity_policy: Option<bool>,
+    /// Where the vendor describes that policy (CTAP 2.2 0x1c).
+    pub pin_complexity_policy_url: Option<String>,
+    /// The longest PIN the key accepts, in code points (CTAP 2.2 0x1d; 63 when absent).
+    pub max_pin_length: Option<u64>,
 }
 
 fn texts(f: &Fields, key: i64) -> Result<Vec<String>, CtapError> {
@@ -106,6 +136,7 @@ impl Info {
                 (Some(alg), Some(kind)) => algorithms.push(Algorithm {
                     alg,
                     kind: kind.to_string(),
+                    name: algorithm_name(alg),
                 }),
                 _ => return Err(f.err("an algorithm entry lacks alg or type")),
             }
@@ -141,6 +172,15 @@ impl Info {
             attestation_formats: texts(&f, 0x16)?,
             uv_count_since_last_pin_entry: f.uint(0x17)?,
             long_touch_for_reset: f.bool(0x18)?,
+            transports_for_reset: texts(&f, 0x1a)?,
+            pin_complexity_policy: f.bool(0x1b)?,
+            // A byte string in CTAP 2.2; some keys may send text. Informative only, so never fatal.
+            pin_complexity_policy_url: match f.get(0x1c) {
+                Some(Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+                Some(Value::Text(t)) => Some(t.clone()),
+                _ => None,
+            },
+            max_pin_length: f.uint(0x1d)?,
         })
     }
 
@@ -177,6 +217,33 @@ impl Info {
         self.min_pin_length.unwrap_or(4)
     }
 
+    /// The longest PIN the key takes, in code points (CTAP's 63 when it does not say).
+    pub fn max_pin_len(&self) -> u64 {
+        self.max_pin_length.unwrap_or(63).min(63)
+    }
+
+    /// The largest request the key takes: its maxMsgSize, else CTAP's default of 1024.
+    pub fn effective_max_msg_size(&self) -> u64 {
+        self.max_msg_size.unwrap_or(DEFAULT_MAX_MSG_SIZE)
+    }
+
+    /// Algorithms by name, in the key's order (ES256, EdDSA, ...).
+    pub fn algorithm_names(&self) -> Vec<String> {
+        self.algorithms.iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// True when the key speaks CTAP 2.1 (final), not only 2.0 or the 2.1 preview.
+    pub fn is_ctap21(&self) -> bool {
+        self.versions
+            .iter()
+            .any(|v| v == "FIDO_2_1" || v.starts_with("FIDO_2_2") || v.starts_with("FIDO_2_3"))
+    }
+
+    /// Built-in user verification (a fingerprint reader) is present and enrolled.
+    pub fn has_builtin_uv(&self) -> bool {
+        self.option("uv") == Some(true)
+    }
+
     /// credentialManagement under its 2.1 command (0x0a) or the 2.1-PRE one (0x41).
     pub fn cred_mgmt_command(&self) -> Option<super::CtapCommand> {
         if self.option("credMgmt") == Some(true) {
@@ -186,6 +253,23 @@ impl Info {
         } else {
             None
         }
+    }
+}
+
+/// firmwareVersion as the vendor prints it. Yubico (and glasskey's virtual
+/// models) pack major.minor.patch into three bytes (0x050403 is 5.4.3); other
+/// vendors' encodings are not published, so their number is shown as sent.
+pub fn firmware_display(firmware: u64, vendor: Option<&str>) -> String {
+    let triplet = matches!(vendor, Some(v) if v.starts_with("Yubico") || v.starts_with("glasskey"));
+    if triplet && firmware <= 0xff_ffff {
+        format!(
+            "{}.{}.{}",
+            (firmware >> 16) & 0xff,
+            (firmware >> 8) & 0xff,
+            firmware & 0xff
+        )
+    } else {
+        firmware.to_string()
     }
 }
 

@@ -7,11 +7,13 @@ pub mod config;
 pub mod credman;
 pub mod device;
 pub mod error;
+pub mod exclude;
 pub mod get_assertion;
 pub mod info;
 pub mod make_credential;
 pub mod pin;
 pub mod pin_protocol;
+pub mod pin_rules;
 pub mod reset;
 pub mod status;
 

@@ -201,8 +201,69 @@ pub fn get_pin_uv_auth_token(
     )
 }
 
+/// How a key hands out a pinUvAuthToken for a set of permissions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRoute {
+    /// CTAP 2.0: getPinToken, a token good for makeCredential and getAssertion.
+    LegacyPin,
+    /// CTAP 2.1: getPinUvAuthTokenUsingPinWithPermissions.
+    PinWithPermissions,
+    /// CTAP 2.1 bio keys: getPinUvAuthTokenUsingUvWithPermissions (a finger on
+    /// the sensor), for keys that set `noMcGaPermissionsWithClientPin`.
+    BuiltInUv,
+}
+
+/// The route for `permissions` on this key (CTAP 2.1 §6.5.5.7 and the
+/// `noMcGaPermissionsWithClientPin` option of §6.4).
+pub fn token_route(info: &super::Info, permissions: u8) -> Result<TokenRoute, CtapError> {
+    use super::command::permission::{GET_ASSERTION, MAKE_CREDENTIAL};
+    if info.option("pinUvAuthToken") != Some(true) {
+        return Ok(TokenRoute::LegacyPin);
+    }
+    let mc_ga = permissions & (MAKE_CREDENTIAL | GET_ASSERTION) != 0;
+    if mc_ga && info.option("noMcGaPermissionsWithClientPin") == Some(true) {
+        return if info.has_builtin_uv() {
+            Ok(TokenRoute::BuiltInUv)
+        } else {
+            Err(CtapError::Unsupported(
+                "creating or using credentials with the PIN alone (this key grants them only after its built-in user verification, and no fingerprint is enrolled)".into(),
+            ))
+        };
+    }
+    Ok(TokenRoute::PinWithPermissions)
+}
+
+/// getPinUvAuthTokenUsingUvWithPermissions (CTAP 2.1 §6.5.5.7.3): the key
+/// verifies the user itself (fingerprint) and grants `permissions`.
+pub fn get_uv_token(
+    dev: &mut Device,
+    protocol: PinProtocol,
+    permissions: u8,
+    rp_id: Option<&str>,
+) -> Result<PinToken, CtapError> {
+    require_pin_support(dev)?;
+    let (ours, shared) = key_agreement(dev, protocol)?;
+    let mut rest = vec![
+        (int(3), cose_value(&ours)?),
+        (int(9), int(i64::from(permissions))),
+    ];
+    if let Some(rp) = rp_id {
+        rest.push((int(10), cbor::text(rp)));
+    }
+    let req = request(
+        Some(protocol),
+        ClientPinSub::GetPinUvAuthTokenUsingUvWithPermissions,
+        rest,
+    );
+    let resp = dev
+        .call(NAME, CtapCommand::ClientPin, Some(&req))?
+        .ok_or_else(|| CtapError::malformed(NAME, "empty token answer"))?;
+    decrypt_token(&resp, protocol, &shared)
+}
+
 /// The right token call for this key: with permissions when it supports
-/// pinUvAuthToken (2.1), the legacy getPinToken otherwise.
+/// pinUvAuthToken (2.1), the legacy getPinToken otherwise, and built-in user
+/// verification where the key refuses mc/ga permissions to a PIN.
 pub fn get_token(
     dev: &mut Device,
     pin: &Pin,
@@ -213,10 +274,12 @@ pub fn get_token(
         .info()
         .preferred_pin_protocol()
         .ok_or_else(|| CtapError::Unsupported("a PIN/UV auth protocol glasskey knows".into()))?;
-    if dev.info().option("pinUvAuthToken") == Some(true) {
-        get_pin_uv_auth_token(dev, protocol, pin, permissions, rp_id)
-    } else {
-        get_pin_token(dev, protocol, pin)
+    match token_route(dev.info(), permissions)? {
+        TokenRoute::PinWithPermissions => {
+            get_pin_uv_auth_token(dev, protocol, pin, permissions, rp_id)
+        }
+        TokenRoute::LegacyPin => get_pin_token(dev, protocol, pin),
+        TokenRoute::BuiltInUv => get_uv_token(dev, protocol, permissions, rp_id),
     }
 }
 
@@ -234,7 +297,15 @@ fn token_request(
     rest.extend(extra);
     let resp = pin_call(dev, &request(Some(protocol), sub, rest))?
         .ok_or_else(|| CtapError::malformed(NAME, "empty token answer"))?;
-    let f = Fields::new(NAME, &resp)?;
+    decrypt_token(&resp, protocol, &shared)
+}
+
+fn decrypt_token(
+    resp: &Value,
+    protocol: PinProtocol,
+    shared: &SharedSecret,
+) -> Result<PinToken, CtapError> {
+    let f = Fields::new(NAME, resp)?;
     let enc = f
         .bytes(2)?
         .ok_or_else(|| f.err("pinUvAuthToken (field 2) missing"))?;

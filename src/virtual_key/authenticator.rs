@@ -15,6 +15,7 @@ use zeroize::Zeroizing;
 
 use super::cbor::{self, bytes, int, text, CtapResult};
 use super::model::Model;
+use super::profile::Profile;
 use super::signer::SignerCache;
 use super::state::{KeyState, StoredCredential, PIN_RETRIES_MAX};
 use crate::ctap::pin_protocol::{KeyAgreementKey, PinProtocol};
@@ -58,6 +59,7 @@ pub struct Authenticator {
     pub(super) state: KeyState,
     path: Option<PathBuf>,
     pub(super) model: &'static Model,
+    pub(super) profile: Profile,
     pub(super) powered_up: Instant,
     pub(super) attestation_key: SigningKey,
     pub(super) key_agreement: KeyAgreementKey,
@@ -90,6 +92,7 @@ impl Authenticator {
             })?;
         Ok(Authenticator {
             model: state.model.model(),
+            profile: state.profile,
             state,
             path,
             powered_up: Instant::now(),
@@ -121,10 +124,10 @@ impl Authenticator {
         let Some((&cmd, params)) = request.split_first() else {
             return vec![Status::InvalidLength.code()];
         };
-        if request.len() > self.model.max_msg_size {
+        if request.len() > self.profile.max_msg_size(self.model) {
             return vec![Status::RequestTooLarge.code()];
         }
-        let command = CtapCommand::from_byte(cmd);
+        let command = CtapCommand::from_byte(cmd).filter(|c| self.profile.accepts(*c));
         if command != Some(CtapCommand::GetNextAssertion) {
             self.pending_assertions = None;
         }
@@ -140,7 +143,7 @@ impl Authenticator {
             Some(CtapCommand::MakeCredential) => self.make_credential(params, up),
             Some(CtapCommand::GetAssertion) => self.get_assertion(params, up),
             Some(CtapCommand::GetNextAssertion) => self.get_next_assertion(),
-            Some(CtapCommand::ClientPin) => self.client_pin(params),
+            Some(CtapCommand::ClientPin) => self.client_pin(params, up),
             Some(CtapCommand::Reset) => self.reset(up),
             Some(CtapCommand::CredentialManagement)
             | Some(CtapCommand::CredentialManagementPreview) => self.cred_mgmt(params),
@@ -163,37 +166,42 @@ impl Authenticator {
         }
     }
 
+    /// getInfo as the profile's kind of key reports it: a CTAP 2.0 key says
+    /// nothing after pinUvAuthProtocols, a 2.1-PRE key nothing after algorithms.
     fn get_info(&self) -> Value {
         let m = self.model;
-        let options = vec![
-            (text("rk"), Value::Bool(true)),
-            (text("up"), Value::Bool(true)),
-            (text("plat"), Value::Bool(false)),
-            (text("clientPin"), Value::Bool(self.state.pin.is_some())),
-            (text("credMgmt"), Value::Bool(true)),
-            (text("authnrCfg"), Value::Bool(true)),
-            (text("setMinPINLength"), Value::Bool(true)),
-            (text("makeCredUvNotRqd"), Value::Bool(true)),
-            (text("pinUvAuthToken"), Value::Bool(true)),
-        ];
-        Value::Map(vec![
+        let p = self.profile;
+        let mut extensions = vec![text("hmac-secret")];
+        if p.cred_protect() {
+            extensions.insert(0, text("credProtect"));
+        }
+        let mut info = vec![
             (
                 int(1),
-                Value::Array(m.versions.iter().map(|v| text(v)).collect()),
+                Value::Array(p.versions(m).iter().map(|v| text(v)).collect()),
             ),
-            (
-                int(2),
-                Value::Array(vec![text("credProtect"), text("hmac-secret")]),
-            ),
+            (int(2), Value::Array(extensions)),
             (int(3), bytes(&m.aaguid.0)),
-            (int(4), Value::Map(options)),
-            (int(5), int(m.max_msg_size as i64)),
-            (
-                int(6),
-                Value::Array(m.pin_protocols.iter().map(|p| int(i64::from(*p))).collect()),
+            (int(4), Value::Map(p.options(self.state.pin.is_some()))),
+        ];
+        if p != Profile::SmallLimits {
+            info.push((int(5), int(p.max_msg_size(m) as i64)));
+        }
+        info.push((
+            int(6),
+            Value::Array(
+                p.pin_protocols(m)
+                    .iter()
+                    .map(|n| int(i64::from(*n)))
+                    .collect(),
             ),
-            (int(7), int(m.max_creds_in_list as i64)),
-            (int(8), int(super::credential::CREDENTIAL_ID_LEN as i64)),
+        ));
+        if p == Profile::Ctap20 {
+            return Value::Map(info);
+        }
+        info.extend([
+            (int(7), int(p.max_creds_in_list(m) as i64)),
+            (int(8), int(p.max_credential_id_length() as i64)),
             (int(9), Value::Array(vec![text("usb")])),
             (
                 int(10),
@@ -202,11 +210,18 @@ impl Authenticator {
                     (text("type"), text("public-key")),
                 ])]),
             ),
+        ]);
+        if p == Profile::Ctap21Pre {
+            return Value::Map(info);
+        }
+        info.extend([
             (int(12), Value::Bool(self.state.force_pin_change)),
             (int(13), int(i64::from(self.state.min_pin_length))),
             (int(14), int(m.firmware_version as i64)),
             (int(20), int(self.remaining_resident_slots() as i64)),
-        ])
+        ]);
+        info.extend(p.extra_info());
+        Value::Map(info)
     }
 
     pub(super) fn resident_count(&self) -> usize {
@@ -249,7 +264,12 @@ impl Authenticator {
 
     pub(super) fn supported_protocol(&self, v: &Value) -> CtapResult<PinProtocol> {
         let n = cbor::as_u64(v)?;
-        if !self.model.pin_protocols.iter().any(|p| u64::from(*p) == n) {
+        if !self
+            .profile
+            .pin_protocols(self.model)
+            .iter()
+            .any(|p| u64::from(*p) == n)
+        {
             return Err(Status::InvalidParameter);
         }
         PinProtocol::from_number(n).ok_or(Status::InvalidParameter)

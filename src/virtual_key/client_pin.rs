@@ -4,7 +4,7 @@
 use ciborium::Value;
 use zeroize::Zeroizing;
 
-use super::authenticator::{Authenticator, TokenGrant, WRONG_PINS_PER_POWER_UP};
+use super::authenticator::{Authenticator, TokenGrant, UserPresence, WRONG_PINS_PER_POWER_UP};
 use super::cbor::{self, int, CtapResult};
 use super::state::{PinRecord, PIN_RETRIES_MAX};
 use crate::ctap::command::{permission, ClientPinSub};
@@ -18,10 +18,40 @@ const GRANTABLE: u8 = permission::MAKE_CREDENTIAL
     | permission::CREDENTIAL_MANAGEMENT
     | permission::AUTHENTICATOR_CONFIG;
 
+/// Built-in UV attempts a bio key reports (getUVRetries).
+const UV_RETRIES: u8 = 3;
+
+/// Permissions (9) and rpId (10) of a token request with permissions.
+fn requested_grant(map: &[(Value, Value)]) -> CtapResult<TokenGrant> {
+    let permissions = cbor::as_u64(cbor::need(map, 9)?)?;
+    if permissions == 0 || permissions > 0xff {
+        return Err(Status::InvalidParameter);
+    }
+    let permissions = permissions as u8;
+    if permissions & !GRANTABLE != 0 {
+        return Err(Status::UnauthorizedPermission);
+    }
+    let rp_id = cbor::get(map, 10)
+        .map(cbor::as_text)
+        .transpose()?
+        .map(str::to_string);
+    Ok(TokenGrant { permissions, rp_id })
+}
+
 impl Authenticator {
-    pub(super) fn client_pin(&mut self, params: &[u8]) -> CtapResult<Vec<u8>> {
+    pub(super) fn client_pin(
+        &mut self,
+        params: &[u8],
+        up: &mut dyn UserPresence,
+    ) -> CtapResult<Vec<u8>> {
         let map = cbor::decode_map(params)?;
         let sub = cbor::as_u64(cbor::need(&map, 2)?)?;
+        if sub == ClientPinSub::GetUvRetries as u64 && self.profile.builtin_uv() {
+            return Ok(cbor::ok_response(Some(Value::Map(vec![(
+                int(5),
+                int(i64::from(UV_RETRIES)),
+            )]))));
+        }
         if sub == ClientPinSub::GetPinRetries as u64 {
             return Ok(cbor::ok_response(Some(Value::Map(vec![(
                 int(3),
@@ -42,26 +72,33 @@ impl Authenticator {
                 if cbor::get(&map, 9).is_some() || cbor::get(&map, 10).is_some() {
                     return Err(Status::InvalidParameter);
                 }
+                // 2.1-PRE keys gate their prototype credMgmt with this token too.
+                let pre = !self.profile.ctap21()
+                    && self
+                        .profile
+                        .accepts(crate::ctap::CtapCommand::CredentialManagementPreview);
+                let extra = if pre {
+                    permission::CREDENTIAL_MANAGEMENT
+                } else {
+                    0
+                };
                 let grant = TokenGrant {
-                    permissions: permission::MAKE_CREDENTIAL | permission::GET_ASSERTION,
+                    permissions: permission::MAKE_CREDENTIAL | permission::GET_ASSERTION | extra,
                     rp_id: None,
                 };
                 self.issue_token(protocol, &map, grant)
             }
-            s if s == ClientPinSub::GetPinUvAuthTokenUsingPinWithPermissions as u64 => {
-                let permissions = cbor::as_u64(cbor::need(&map, 9)?)?;
-                if permissions == 0 || permissions > 0xff {
-                    return Err(Status::InvalidParameter);
-                }
-                let permissions = permissions as u8;
-                if permissions & !GRANTABLE != 0 {
-                    return Err(Status::UnauthorizedPermission);
-                }
-                let rp_id = cbor::get(&map, 10)
-                    .map(cbor::as_text)
-                    .transpose()?
-                    .map(str::to_string);
-                self.issue_token(protocol, &map, TokenGrant { permissions, rp_id })
+            s if s == ClientPinSub::GetPinUvAuthTokenUsingPinWithPermissions as u64
+                && self.profile.ctap21() =>
+            {
+                let grant = requested_grant(&map)?;
+                self.issue_token(protocol, &map, grant)
+            }
+            s if s == ClientPinSub::GetPinUvAuthTokenUsingUvWithPermissions as u64
+                && self.profile.builtin_uv() =>
+            {
+                let grant = requested_grant(&map)?;
+                self.issue_uv_token(protocol, &map, grant, up)
             }
             _ => Err(Status::InvalidSubcommand),
         }
@@ -124,6 +161,32 @@ impl Authenticator {
         self.rotate_token();
         self.dirty = true;
         Ok(cbor::ok_response(None))
+    }
+
+    /// getPinUvAuthTokenUsingUvWithPermissions: the finger (here: the touch)
+    /// stands in for the PIN.
+    fn issue_uv_token(
+        &mut self,
+        protocol: PinProtocol,
+        map: &[(Value, Value)],
+        grant: TokenGrant,
+        up: &mut dyn UserPresence,
+    ) -> CtapResult<Vec<u8>> {
+        let shared = self.shared_secret(protocol, map)?;
+        if self.state.pin.is_none() {
+            return Err(Status::PinNotSet);
+        }
+        up.wait_for_touch().map_err(|e| match e {
+            Status::KeepaliveCancel => e,
+            _ => Status::UvInvalid,
+        })?;
+        self.rotate_token();
+        self.grant = Some(grant);
+        let encrypted = shared.encrypt(&self.token);
+        Ok(cbor::ok_response(Some(Value::Map(vec![(
+            int(2),
+            Value::Bytes(encrypted),
+        )]))))
     }
 
     fn issue_token(
@@ -212,6 +275,13 @@ impl Authenticator {
             .count();
         if code_points < usize::from(self.state.min_pin_length) {
             return Err(Status::PinPolicyViolation);
+        }
+        if let Some(rules) = self
+            .profile
+            .pin_rules(usize::from(self.state.min_pin_length))
+        {
+            let text = std::str::from_utf8(&pin).map_err(|_| Status::PinPolicyViolation)?;
+            crate::ctap::pin_rules::check(text, &rules).map_err(|_| Status::PinPolicyViolation)?;
         }
         let hash = super::authenticator::sha256(&pin)[..16].to_vec();
         Ok(PinRecord { hash, code_points })

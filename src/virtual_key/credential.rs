@@ -125,6 +125,30 @@ fn auth_data(
 }
 
 impl Authenticator {
+    /// An allow or exclude list: at most maxCredentialCountInList descriptors
+    /// (LIMIT_EXCEEDED otherwise, as real keys answer).
+    fn credential_list(&self, v: &Value) -> CtapResult<Vec<Vec<u8>>> {
+        let list = cbor::as_array(v)?;
+        if list.len() > self.profile.max_creds_in_list(self.model) {
+            return Err(Status::LimitExceeded);
+        }
+        descriptor_ids(list)
+    }
+
+    /// The "uv" option: built-in user verification, which only a bio key has
+    /// (the simulated touch stands for the finger); others refuse it.
+    fn builtin_uv_requested(
+        &self,
+        opts: &[(String, bool)],
+        has_pin_auth: bool,
+    ) -> CtapResult<bool> {
+        match option(opts, "uv") {
+            Some(true) if !self.profile.builtin_uv() => Err(Status::InvalidOption),
+            Some(true) => Ok(!has_pin_auth),
+            _ => Ok(false),
+        }
+    }
+
     /// An empty pinUvAuthParam is a platform asking "is there a PIN?" after a touch.
     /// pinUvAuthParam at `param_key` and pinUvAuthProtocol right after it, as
     /// makeCredential and getAssertion both carry them. `Ok(None)`: an empty param,
@@ -185,7 +209,7 @@ impl Authenticator {
             es256 |= alg == ALG_ES256 && ty == "public-key";
         }
         let exclude = match cbor::get(&map, 5) {
-            Some(v) => descriptor_ids(cbor::as_array(v)?)?,
+            Some(v) => self.credential_list(v)?,
             None => Vec::new(),
         };
         let extensions = match cbor::get(&map, 6) {
@@ -204,9 +228,10 @@ impl Authenticator {
             return Err(Status::UnsupportedAlgorithm);
         }
         let rk = option(&opts, "rk").unwrap_or(false);
-        if option(&opts, "up") == Some(false) || option(&opts, "uv") == Some(true) {
+        if option(&opts, "up") == Some(false) {
             return Err(Status::InvalidOption);
         }
+        let builtin_uv = self.builtin_uv_requested(&opts, auth.is_some())?;
         let uv = match auth {
             Some((param, protocol)) => {
                 self.verify_token(
@@ -216,6 +241,10 @@ impl Authenticator {
                     permission::MAKE_CREDENTIAL,
                     Some(&rp_id),
                 )?;
+                true
+            }
+            _ if builtin_uv => {
+                up.wait_for_touch().map_err(|_| Status::UvInvalid)?;
                 true
             }
             _ => {
@@ -237,6 +266,8 @@ impl Authenticator {
         let mut hmac_secret = false;
         for (k, v) in &extensions {
             match k.as_text() {
+                // A CTAP 2.0 key ignores the extension it does not know.
+                Some("credProtect") if !self.profile.cred_protect() => {}
                 Some("credProtect") => {
                     cred_protect = match cbor::as_u64(v)? {
                         n @ 1..=3 => n as u8,
@@ -261,10 +292,11 @@ impl Authenticator {
         let id = random_bytes(CREDENTIAL_ID_LEN);
         let cose = cose_public_key(&key);
         let mut ext_out = Vec::new();
-        if cred_protect > 1
-            || extensions
-                .iter()
-                .any(|(k, _)| k.as_text() == Some("credProtect"))
+        if self.profile.cred_protect()
+            && (cred_protect > 1
+                || extensions
+                    .iter()
+                    .any(|(k, _)| k.as_text() == Some("credProtect")))
         {
             ext_out.push((text("credProtect"), int(i64::from(cred_protect))));
         }
@@ -341,7 +373,7 @@ impl Authenticator {
         let rp_id = bounded_text(cbor::need(&map, 1)?)?;
         let cdh = cbor::as_bytes(cbor::need(&map, 2)?)?.to_vec();
         let allow = match cbor::get(&map, 3) {
-            Some(v) => descriptor_ids(cbor::as_array(v)?)?,
+            Some(v) => self.credential_list(v)?,
             None => Vec::new(),
         };
         let extensions = match cbor::get(&map, 4) {
@@ -359,9 +391,7 @@ impl Authenticator {
         if option(&opts, "rk").is_some() {
             return Err(Status::UnsupportedOption);
         }
-        if option(&opts, "uv") == Some(true) {
-            return Err(Status::InvalidOption);
-        }
+        let builtin_uv = self.builtin_uv_requested(&opts, auth.is_some())?;
         let want_up = option(&opts, "up").unwrap_or(true);
         let uv = match auth {
             Some((param, protocol)) => {
@@ -372,6 +402,10 @@ impl Authenticator {
                     permission::GET_ASSERTION,
                     Some(&rp_id),
                 )?;
+                true
+            }
+            _ if builtin_uv => {
+                up.wait_for_touch().map_err(|_| Status::UvInvalid)?;
                 true
             }
             _ => false,

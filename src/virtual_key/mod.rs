@@ -21,6 +21,7 @@ mod cred_mgmt;
 mod credential;
 pub mod ctaphid;
 pub mod model;
+pub mod profile;
 pub mod serve;
 mod signer;
 pub mod state;
@@ -28,6 +29,7 @@ mod transport;
 
 pub use authenticator::{Authenticator, Immediate, UserPresence, RESET_WINDOW};
 pub use model::{Model, ModelId};
+pub use profile::Profile;
 pub use state::{KeyState, PresenceMode};
 pub use transport::InProcessTransport;
 
@@ -61,6 +63,16 @@ pub fn presence_from_env() -> crate::Result<Option<PresenceMode>> {
 /// exist yet). The model's attestation root is minted in the same directory
 /// the first time.
 pub fn create_key(path: &Path, model: ModelId, presence: PresenceMode) -> crate::Result<KeyState> {
+    create_key_with_profile(path, model, Profile::Standard, presence)
+}
+
+/// [`create_key`] with a behaviour profile (see [`Profile`]).
+pub fn create_key_with_profile(
+    path: &Path,
+    model: ModelId,
+    profile: Profile,
+    presence: PresenceMode,
+) -> crate::Result<KeyState> {
     if path.exists() {
         return Err(crate::Error::input(
             format!("{} already exists", path.display()),
@@ -91,6 +103,7 @@ pub fn create_key(path: &Path, model: ModelId, presence: PresenceMode) -> crate:
     let state = KeyState {
         format: state::STATE_FORMAT.to_string(),
         model,
+        profile,
         aaguid: m.aaguid,
         serial,
         presence,

@@ -162,6 +162,9 @@ pub struct StoredCredential {
 pub struct KeyState {
     pub format: String,
     pub model: ModelId,
+    /// How the key behaves (CTAP 2.0, 2.1-PRE, bio, ...); older files are standard.
+    #[serde(default)]
+    pub profile: super::profile::Profile,
     pub aaguid: Aaguid,
     pub serial: String,
     pub presence: PresenceMode,

@@ -8,6 +8,8 @@
 #
 # usage: tests/hw/run.sh GLASSKEY_BINARY
 # needs: TRUSSED_PEER and OPENSK_PEER (see ../shared/peers), root or sudo for apt-get.
+# KEEP=1 keeps the work dir; SCENARIO=FILE (with EXTRA="FILES" copied to /hw) replaces the
+# guest scenario, for diagnosing the kernel side by hand.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
