@@ -12,6 +12,7 @@ pub mod ceremony;
 pub mod cli;
 pub mod ctap;
 pub mod error;
+pub mod fsutil;
 pub mod graph;
 pub mod hid;
 pub mod ledger;

@@ -134,10 +134,23 @@ fn split_ceremony_through_the_cli() {
     ResponseBundle::new(DEMO_TENANT, items)
         .write(&resp)
         .unwrap();
+    // `graph register` judges each item under a kit's policy and trust roots:
+    // the soft keys' roots go into the kit's roots/ folder.
+    let kit = dir.path().join("kit");
+    let kit_s = kit.to_str().unwrap().to_string();
+    assert!(glasskey(&emu.url, &["--kit", &kit_s, "ledger", "init"])
+        .status
+        .success());
+    std::fs::create_dir_all(kit.join("roots")).unwrap();
+    for (i, key) in keys.iter().enumerate() {
+        std::fs::write(kit.join(format!("roots/soft-{i}.pem")), key.root_pem()).unwrap();
+    }
 
     let first = glasskey(
         &emu.url,
         &[
+            "--kit",
+            &kit_s,
             "--json",
             "graph",
             "register",
@@ -163,6 +176,8 @@ fn split_ceremony_through_the_cli() {
     let again = glasskey(
         &emu.url,
         &[
+            "--kit",
+            &kit_s,
             "--json",
             "graph",
             "register",
@@ -197,7 +212,14 @@ fn split_ceremony_through_the_cli() {
     std::fs::write(&resp, "{\"format\":\"glasskey-response/9\"}").unwrap();
     let bad = glasskey(
         &emu.url,
-        &["graph", "register", "--response", resp.to_str().unwrap()],
+        &[
+            "--kit",
+            &kit_s,
+            "graph",
+            "register",
+            "--response",
+            resp.to_str().unwrap(),
+        ],
     );
     assert_eq!(bad.status.code(), Some(2));
 }

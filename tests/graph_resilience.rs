@@ -144,7 +144,7 @@ fn lost_answer_after_apply_is_reconciled_and_rerun_is_safe() {
         ..fault("register", 0, None, 1)
     });
     let now = time::OffsetDateTime::now_utc();
-    let r = register_bundle(&client, &bundle, now);
+    let r = register_bundle(&client, &bundle, now, &mut |_| Ok(()));
     assert!(
         matches!(r[0].outcome, Outcome::AlreadyRegistered { .. }),
         "{r:?}"
@@ -154,7 +154,7 @@ fn lost_answer_after_apply_is_reconciled_and_rerun_is_safe() {
         1,
         "the POST was not repeated"
     );
-    let again = register_bundle(&client, &bundle, now);
+    let again = register_bundle(&client, &bundle, now, &mut |_| Ok(()));
     assert!(matches!(
         again[0].outcome,
         Outcome::AlreadyRegistered { .. }
@@ -177,7 +177,12 @@ fn slow_post_times_out_then_reconciles_and_429_post_is_retried() {
         delay_ms: 1500,
         ..fault("register", 0, None, 1)
     });
-    let r = register_bundle(&client, &bundle, time::OffsetDateTime::now_utc());
+    let r = register_bundle(
+        &client,
+        &bundle,
+        time::OffsetDateTime::now_utc(),
+        &mut |_| Ok(()),
+    );
     assert!(
         matches!(r[0].outcome, Outcome::AlreadyRegistered { .. }),
         "{r:?}"
@@ -187,7 +192,12 @@ fn slow_post_times_out_then_reconciles_and_429_post_is_retried() {
     // A definite 429 refusal is safe to resend.
     let bundle = one_named(&client, &key, "BG1 key B");
     emu.add_fault(fault("register", 429, Some(0.1), 1));
-    let r = register_bundle(&client, &bundle, time::OffsetDateTime::now_utc());
+    let r = register_bundle(
+        &client,
+        &bundle,
+        time::OffsetDateTime::now_utc(),
+        &mut |_| Ok(()),
+    );
     assert!(matches!(r[0].outcome, Outcome::Registered { .. }), "{r:?}");
     assert_eq!(emu.with_world(|w| w.hits["register"]), 3);
     assert_eq!(client.list_methods(BG1).unwrap().len(), 2);
@@ -203,7 +213,7 @@ fn expired_items_are_not_sent_and_failures_do_not_stop_the_rest() {
         .items
         .extend(one_named(&client, &key, "BG1 key B").items);
     let later = time::OffsetDateTime::now_utc() + time::Duration::minutes(6);
-    let r = register_bundle(&client, &bundle, later);
+    let r = register_bundle(&client, &bundle, later, &mut |_| Ok(()));
     assert!(
         r.iter()
             .all(|i| matches!(i.outcome, Outcome::Expired { .. })),
@@ -215,7 +225,12 @@ fn expired_items_are_not_sent_and_failures_do_not_stop_the_rest() {
     );
 
     emu.add_fault(fault("register", 400, None, 1));
-    let r = register_bundle(&client, &bundle, time::OffsetDateTime::now_utc());
+    let r = register_bundle(
+        &client,
+        &bundle,
+        time::OffsetDateTime::now_utc(),
+        &mut |_| Ok(()),
+    );
     assert!(
         matches!(r[0].outcome, Outcome::Failed { .. }) && r[1].ok(),
         "{r:?}"

@@ -3,9 +3,7 @@
 //! Proves offline that the key in the envelope still holds the recorded
 //! credential (a fresh assertion verified against the public key in the ledger),
 //! that the PIN on the slip unlocks it (UV), and that the counter went up.
-
-use rand::Rng;
-use sha2::{Digest, Sha256};
+//! The assertion signs the ledger head (see [`super::witness`]) and is kept.
 
 use super::journal::{Ceremony, Progress, Step};
 use super::key::KeySession;
@@ -154,14 +152,9 @@ pub fn check_key(
         }
     };
 
-    let mut challenge = [0u8; 32];
-    rand::rng().fill_bytes(&mut challenge);
-    let client_data = format!(
-        "{{\"type\":\"webauthn.get\",\"challenge\":\"{}\",\"origin\":\"https://{}\",\"crossOrigin\":false}}",
-        crate::webauthn::b64::encode(&challenge),
-        cred.rp_id
-    );
-    let client_data_hash: [u8; 32] = Sha256::digest(client_data.as_bytes()).into();
+    // The key signs the ledger head before the check (see ceremony::witness).
+    let witness = super::witness::WitnessRequest::for_kit(kit)?;
+    let client_data_hash = witness.client_data_hash;
 
     let (assertion, used_pin) = if plan.presence_only {
         op.say(&format!("key {}: touch the key when it blinks", ks.label));
@@ -263,7 +256,22 @@ pub fn check_key(
     if let Some(facts) = online {
         super::online::evaluate(facts, &mut checks, &mut advice);
     }
-    finish(kit, ks, op, plan, checks, Some(facts.sign_count), advice)
+    let evidence = witness.event(
+        &ks.label,
+        &cred.credential_id.0,
+        &assertion.auth_data,
+        &assertion.signature,
+    );
+    finish_witnessed(
+        kit,
+        ks,
+        op,
+        plan,
+        checks,
+        Some(facts.sign_count),
+        advice,
+        Some(evidence),
+    )
 }
 
 fn finish(
@@ -275,15 +283,32 @@ fn finish(
     counter: Option<u32>,
     advice: Vec<String>,
 ) -> Result<CheckOutcome> {
+    finish_witnessed(kit, ks, op, plan, checks, counter, advice, None)
+}
+
+/// Record the result, then the key's signed evidence (when it signed).
+#[allow(clippy::too_many_arguments)]
+fn finish_witnessed(
+    kit: &Kit,
+    ks: &KeyState,
+    op: &mut dyn Operator,
+    plan: &CheckPlan,
+    checks: Vec<CheckItem>,
+    counter: Option<u32>,
+    advice: Vec<String>,
+    evidence: Option<Event>,
+) -> Result<CheckOutcome> {
     let passed = checks.iter().all(|c| c.passed);
-    kit.append(
+    let now = crate::ledger::Timestamp::now();
+    let result = Event::LivenessChecked {
+        key: ks.label.clone(),
+        passed,
+        counter,
+        checks: checks.clone(),
+    };
+    kit.ledger().append_batch(
         &plan.operators,
-        Event::LivenessChecked {
-            key: ks.label.clone(),
-            passed,
-            counter,
-            checks: checks.clone(),
-        },
+        std::iter::once((now, result)).chain(evidence.map(|e| (now, e))),
     )?;
     // Checked and recorded; until resealed, `resume` asks for the new seal.
     let location = match &ks.custody {

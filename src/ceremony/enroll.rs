@@ -955,6 +955,16 @@ fn record_creation(
             ),
         ],
     )?;
+    // The evidence, so the enrollment can be re-verified offline later.
+    kit.append(
+        &plan.operators,
+        super::witness::attestation_event(
+            &prepared.label,
+            &made.credential_id,
+            &made.attestation_object_webauthn,
+            &made.client_data_json,
+        ),
+    )?;
     Ok(())
 }
 

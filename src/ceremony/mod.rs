@@ -19,3 +19,4 @@ pub mod resume;
 pub mod retire;
 pub mod sheets;
 pub mod signin;
+pub mod witness;

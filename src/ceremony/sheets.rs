@@ -48,7 +48,7 @@ pub fn print_sheet(
         ),
         Sheet::Check => (check_sheet(&ctx)?, "check", None),
     };
-    std::fs::write(path, &pdf).map_err(|e| {
+    crate::fsutil::write_atomic(path, &pdf).map_err(|e| {
         Error::input(
             format!("could not write {}: {e}", path.display()),
             "choose a writable output path",

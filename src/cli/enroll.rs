@@ -171,6 +171,17 @@ fn run_offline(
         Some(&kit.config().tenant),
         time::OffsetDateTime::now_utc(),
     )?;
+    // Before any key is touched: every item is for Entra and for a kit account.
+    let rp_id = crate::graph::bundle::entra_rp_id(g.graph.cloud.as_deref())?;
+    let accounts: Vec<&str> = kit
+        .config()
+        .accounts
+        .iter()
+        .map(|a| a.upn.as_str())
+        .collect();
+    for item in &bundle.items {
+        item.check_before_key(rp_id, &accounts, time::OffsetDateTime::now_utc())?;
+    }
     if args.location.is_none() {
         return Err(crate::Error::input(
             "--location is required",

@@ -157,6 +157,11 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
         GraphCmd::Register { response } => {
             let tenant = g.graph.tenant.clone();
             let bundle = ResponseBundle::read(&response, tenant.as_deref())?;
+            // The kit's policy, trust roots and ledger judge every item before it is sent.
+            let kit = crate::ledger::Kit::open(&g.kit)?;
+            let state = kit.state()?;
+            let trust = super::session::trust(g)?;
+            let rp_id = crate::graph::bundle::entra_rp_id(g.graph.cloud.as_deref())?;
             let (client, _) = sign_in(&g.graph)?;
             let beta = bundle
                 .items
@@ -167,19 +172,24 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
             } else {
                 plans::REGISTER_V1
             })?;
-            let reports = register_bundle(&client, &bundle, time::OffsetDateTime::now_utc());
-            // With a kit at hand, the ledger learns which credentials Entra now holds.
-            if g.kit.join(crate::ledger::CONFIG_FILE).exists() {
-                let kit = crate::ledger::Kit::open(&g.kit)?;
-                let operators = super::session::operators(&[]);
-                let added = crate::ceremony::register::record_registrations(
-                    &kit, &operators, &bundle, &reports,
-                )?;
-                eprintln!(
-                    "recorded {added} registration(s) in the ledger at {}",
-                    g.kit.display()
-                );
-            }
+            let reports = register_bundle(
+                &client,
+                &bundle,
+                time::OffsetDateTime::now_utc(),
+                &mut |item| {
+                    crate::ceremony::register::vet_response(
+                        &kit, &state, &trust, &client, rp_id, item,
+                    )
+                },
+            );
+            let operators = super::session::operators(&[]);
+            let added = crate::ceremony::register::record_registrations(
+                &kit, &operators, &bundle, &reports,
+            )?;
+            eprintln!(
+                "recorded {added} registration(s) in the ledger at {}",
+                g.kit.display()
+            );
             if g.json {
                 print_json(&reports)?;
             } else {
@@ -192,6 +202,9 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
                         Outcome::Expired { error, next } | Outcome::Failed { error, next } => {
                             ("NOT registered", format!("{error}\n    next: {next}"))
                         }
+                        Outcome::Refused { error, next } => {
+                            ("REFUSED, not sent:", format!("{error}\n    next: {next}"))
+                        }
                     };
                     println!(
                         "{}  '{}'  {}: {word} {detail}",
@@ -200,8 +213,20 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
                 }
             }
             let bad = reports.iter().filter(|r| !r.ok()).count();
+            let refused = reports
+                .iter()
+                .filter(|r| matches!(r.outcome, Outcome::Refused { .. }))
+                .count();
             if bad == 0 {
                 Ok(())
+            } else if refused > 0 {
+                Err(Error::input(
+                    format!(
+                        "{refused} of {} item(s) were refused before sending (see above)",
+                        reports.len()
+                    ),
+                    "enroll those keys again from a fresh request bundle and carry the files unmodified",
+                ))
             } else if reports
                 .iter()
                 .all(|r| r.ok() || matches!(r.outcome, Outcome::Expired { .. }))
@@ -307,7 +332,7 @@ pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
 fn emulator(state: Option<PathBuf>, listen: &str, print_state: bool) -> Result<()> {
     let state = match state {
         Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
+            let text = crate::fsutil::read_regular_text(&path, 64 * 1024 * 1024).map_err(|e| {
                 Error::input(
                     format!("cannot read emulator state {}: {e}", path.display()),
                     "give a readable JSON state file (docs/graph.md)",
@@ -356,7 +381,7 @@ pub(crate) fn sign_in(g: &GraphArgs) -> Result<(GraphClient, String)> {
         )
     })?;
     let creds = if let Some(path) = &g.client_cert {
-        let pem = std::fs::read_to_string(path).map_err(|e| {
+        let pem = crate::fsutil::read_regular_text(path, 1024 * 1024).map_err(|e| {
             Error::input(
                 format!("cannot read {}: {e}", path.display()),
                 "give the PEM with the certificate and its private key",
@@ -364,7 +389,7 @@ pub(crate) fn sign_in(g: &GraphArgs) -> Result<(GraphClient, String)> {
         })?;
         Credentials::Certificate {
             client_id,
-            cert: Box::new(ClientCertificate::from_pem(&pem)?),
+            cert: Box::new(ClientCertificate::from_pem(&zeroize::Zeroizing::new(pem))?),
         }
     } else if let Some(c) = Credentials::client_secret(&client_id, g.client_secret_file.as_deref())?
     {

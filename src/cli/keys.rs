@@ -1,6 +1,6 @@
 //! `glasskey keys list | info | set-pin | change-pin | reset`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
 use clap::Subcommand;
 
@@ -154,18 +154,20 @@ pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
 fn confirm(prompt: &str) -> Result<bool> {
     eprint!("{prompt}: ");
     let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
+    if !std::io::stdin().is_terminal() {
         eprintln!("(reading one line from stdin)");
     }
-    stdin.lock().read_line(&mut line).map_err(|e| {
-        Error::input(
-            format!("could not read the confirmation: {e}"),
-            "pass --yes in scripts",
-        )
-    })?;
-    Ok(line.trim().eq_ignore_ascii_case("yes"))
+    let line = crate::secret::read_stdin_line(crate::secret::MAX_ANSWER_LINE)
+        .map_err(|e| {
+            Error::input(
+                format!("could not read the confirmation: {e}"),
+                "pass --yes in scripts",
+            )
+        })?
+        .unwrap_or_default();
+    Ok(String::from_utf8_lossy(&line)
+        .trim()
+        .eq_ignore_ascii_case("yes"))
 }
 
 fn model_or_aaguid(k: &KeySummary) -> String {

@@ -76,6 +76,8 @@ struct VerifyOutput {
     report: VerifyReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     sheet: Option<SheetMatch>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    witnesses: Option<crate::ceremony::witness::WitnessReport>,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -90,7 +92,7 @@ enum SheetMatch {
 }
 
 fn verify(g: &GlobalArgs, sheet: Option<PathBuf>, head: Option<String>) -> Result<()> {
-    let ledger = Ledger::new(&g.kit);
+    let ledger = Ledger::of_kit(&g.kit);
     if !ledger.path().exists() && !g.kit.join(crate::ledger::CONFIG_FILE).exists() {
         Kit::open(&g.kit)?; // names the missing kit
     }
@@ -118,19 +120,37 @@ fn verify(g: &GlobalArgs, sheet: Option<PathBuf>, head: Option<String>) -> Resul
         }
         _ => None,
     };
+    // A sound chain is then re-verified against the keys that witnessed it.
+    let witnesses = if report.ok() {
+        Some(crate::ceremony::witness::verify_ledger(&ledger.records()?))
+    } else {
+        None
+    };
     let out = VerifyOutput {
         report: report.clone(),
         sheet: matched.clone(),
+        witnesses: witnesses.clone(),
     };
     if g.json {
         print_json(&out)?;
-    } else if report.ok() {
+    } else if report.ok() && witnesses.as_ref().is_none_or(|w| w.ok()) {
         match report.head {
             Some(h) => println!(
                 "ledger OK: {} events, head event {} sha256 {}",
                 report.events, h.seq, h.hash
             ),
             None => println!("ledger OK: empty"),
+        }
+        if let Some(w) = witnesses.as_ref().filter(|w| w.ok()) {
+            println!(
+                "witnessed by the keys: {} check signature(s) and {} attestation(s) verify; \
+                 last head a key signed: {}; {} event(s) since then are not yet witnessed",
+                w.witnesses,
+                w.attestations,
+                w.last_witnessed_head
+                    .map_or("none".into(), |h| format!("event {h}")),
+                w.events_after_last_witness
+            );
         }
         match &matched {
             Some(SheetMatch::Current { seq }) => {
@@ -149,6 +169,16 @@ fn verify(g: &GlobalArgs, sheet: Option<PathBuf>, head: Option<String>) -> Resul
             p.next,
         ));
     }
+    if let Some(p) = witnesses.and_then(|w| w.problem) {
+        return Err(Error::check(
+            format!(
+                "ledger witness check failed at event {}: {}",
+                p.seq, p.message
+            ),
+            "the ledger no longer matches what the keys signed: keep this copy as evidence, \
+             restore ledger.jsonl from backup and compare with the last printed sheet",
+        ));
+    }
     if let Some(SheetMatch::Mismatch { seq, hash }) = matched {
         return Err(Error::check(
             format!("the sheet's ledger head (event {seq}, {hash}) is not in this ledger"),
@@ -159,20 +189,11 @@ fn verify(g: &GlobalArgs, sheet: Option<PathBuf>, head: Option<String>) -> Resul
     Ok(())
 }
 
-fn sheet_head(path: &PathBuf) -> Result<(u64, String)> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Error::input(
-            format!("cannot read {}: {e}", path.display()),
-            "check the sheet's path",
-        )
-    })?;
-    if meta.len() > 64 * 1024 * 1024 {
-        return Err(Error::input(
-            format!("{} is larger than any glasskey sheet", path.display()),
-            "pass the PDF glasskey printed",
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| {
+/// Largest PDF read as a sheet (a 200-envelope custody sheet is ~1.3 MB).
+const MAX_SHEET_BYTES: u64 = 64 * 1024 * 1024;
+
+fn sheet_head(path: &std::path::Path) -> Result<(u64, String)> {
+    let bytes = crate::fsutil::read_regular(path, MAX_SHEET_BYTES).map_err(|e| {
         Error::input(
             format!("cannot read {}: {e}", path.display()),
             "check the sheet's path",

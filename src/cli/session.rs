@@ -23,20 +23,19 @@ pub struct TerminalOperator {
 fn read_line(prompt: &str) -> Result<String> {
     eprint!("{prompt}: ");
     let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    let n = std::io::stdin().read_line(&mut line).map_err(|e| {
+    let line = crate::secret::read_stdin_line(crate::secret::MAX_ANSWER_LINE).map_err(|e| {
         Error::input(
             format!("cannot read an answer from stdin: {e}"),
             "run glasskey from a terminal",
         )
     })?;
-    if n == 0 {
+    let Some(line) = line else {
         return Err(Error::input(
             format!("stdin ended while asking: {prompt}"),
             "answer every prompt (or pass the matching flag)",
         ));
-    }
-    Ok(line.trim().to_string())
+    };
+    Ok(String::from_utf8_lossy(&line).trim().to_string())
 }
 
 impl Operator for TerminalOperator {
@@ -79,7 +78,7 @@ impl SlipPrinter for CommandPrinter {
         crate::ceremony::preflight::printer_exists(&self.command)
     }
     fn print(&mut self, pdf: &[u8]) -> Result<()> {
-        let mut child = Command::new("sh")
+        let mut child = crate::secret::scrub_child_env(&mut Command::new("sh"))
             .arg("-c")
             .arg(&self.command)
             .stdin(Stdio::piped())

@@ -152,6 +152,9 @@ pub enum Credentials {
     },
 }
 
+/// Largest client secret file read (a secret is ~40 characters).
+const MAX_SECRET_FILE: u64 = 4096;
+
 impl Credentials {
     /// Read the client secret from `GLASSKEY_CLIENT_SECRET` or a file (never argv).
     pub fn client_secret(
@@ -160,12 +163,14 @@ impl Credentials {
     ) -> Result<Option<Credentials>, GraphError> {
         let secret = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    GraphError::input(
-                        format!("cannot read the client secret file {}: {e}", path.display()),
-                        "give a readable file holding only the secret",
-                    )
-                })?;
+                let text =
+                    crate::fsutil::read_regular_text(path, MAX_SECRET_FILE).map_err(|e| {
+                        GraphError::input(
+                            format!("cannot read the client secret file {}: {e}", path.display()),
+                            "give a readable file holding only the secret",
+                        )
+                    })?;
+                let text = Zeroizing::new(text);
                 Zeroizing::new(text.trim().to_string())
             }
             None => match std::env::var(CLIENT_SECRET_ENV) {

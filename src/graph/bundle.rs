@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use sha2::{Digest, Sha256};
+
 use super::b64;
 use super::endpoint::ApiVersion;
 use super::types::{client_data_json, parse_time, registration_body, CreationOptions};
@@ -22,6 +24,25 @@ pub const RESPONSE_FORMAT: &str = "glasskey-response/1";
 pub const MAX_BUNDLE_BYTES: u64 = 16 * 1024 * 1024;
 /// Display names Graph clients are known to accept (PSYK 3–30, DSI 1–30).
 pub const MAX_DISPLAY_NAME: usize = 30;
+/// Entra's WebAuthn relying party id (GRAPH.md §1, C1: every live tool and
+/// Entra's own resource docs). creationOptions, and so every split ceremony, is
+/// served in the global cloud only (Graph docs: "national cloud deployments"
+/// lists no US Government or China support for it).
+pub const ENTRA_RP_ID: &str = "login.microsoft.com";
+/// The only COSE algorithm glasskey creates credentials with (ES256).
+pub const ES256: i64 = -7;
+
+/// The relying party id a request bundle must name for `cloud` (`--cloud`,
+/// default global).
+pub fn entra_rp_id(cloud: Option<&str>) -> Result<&'static str, GraphError> {
+    match cloud.unwrap_or("global") {
+        c if c.eq_ignore_ascii_case("global") => Ok(ENTRA_RP_ID),
+        other => Err(GraphError::input(
+            format!("the split ceremony needs Graph's creationOptions, which the {other} cloud does not serve"),
+            "register keys in this cloud with the interactive flow Entra offers there (My Security Info)",
+        )),
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Account {
@@ -56,6 +77,91 @@ impl RequestItem {
     pub fn options(&self) -> Result<CreationOptions, GraphError> {
         CreationOptions::from_value(self.creation_options.clone())
     }
+
+    /// SHA-256 (hex) of this item as JSON: what a response item names as the
+    /// request it answers. serde_json writes object keys sorted, so the value
+    /// does not depend on how the file was laid out.
+    pub fn sha256(&self) -> String {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Everything the offline half checks before a key is touched: the relying
+    /// party is Entra's (`rp_id`), the account is one of the kit's
+    /// (`kit_accounts`, UPNs), the creationOptions' user is that account (name =
+    /// UPN; a user handle that embeds an object id must embed this one), ES256
+    /// is offered, and the challenge has not expired.
+    pub fn check_before_key(
+        &self,
+        rp_id: &str,
+        kit_accounts: &[&str],
+        now: OffsetDateTime,
+    ) -> Result<CreationOptions, GraphError> {
+        let upn = &self.account.user_principal_name;
+        let refuse = |what: String| {
+            GraphError::input(
+                format!("the request for {upn} is refused before any key is touched: {what}"),
+                "fetch the options again with `glasskey graph fetch-options` on the online machine and carry that file unmodified",
+            )
+        };
+        let o = self.options()?;
+        if o.rp_id != rp_id {
+            return Err(refuse(format!(
+                "its relying party is '{}', not Entra's '{rp_id}'",
+                o.rp_id
+            )));
+        }
+        if !kit_accounts.iter().any(|a| a.eq_ignore_ascii_case(upn)) {
+            return Err(refuse(format!(
+                "{upn} is not a break-glass account of this kit ({})",
+                kit_accounts.join(", ")
+            )));
+        }
+        if !o.user_name.eq_ignore_ascii_case(upn) {
+            return Err(refuse(format!(
+                "creationOptions are for user '{}', not {upn}",
+                o.user_name
+            )));
+        }
+        let id = uuid::Uuid::parse_str(&self.account.id).map_err(|_| {
+            refuse(format!(
+                "the account id '{}' is not an object id",
+                self.account.id
+            ))
+        })?;
+        if let Some(embedded) = handle_object_id(&o.user_handle) {
+            if embedded != id {
+                return Err(refuse(format!(
+                    "creationOptions' user handle belongs to object {embedded}, not to {upn}'s id {id}"
+                )));
+            }
+        }
+        if !o.algorithms.contains(&ES256) {
+            return Err(refuse(format!(
+                "ES256 (-7) is not among the offered algorithms {:?}",
+                o.algorithms
+            )));
+        }
+        if o.is_expired(now) {
+            return Err(expired_error(upn, &super::types::format_time(o.expires)));
+        }
+        Ok(o)
+    }
+}
+
+/// The object id a user handle embeds, when it has the `OF:<32 hex>` form the
+/// emulator (and, by its prefix, Entra) uses. Entra's live handles are longer
+/// and opaque (GRAPH.md §1: 51 bytes starting `OF:`): then nothing can be
+/// checked offline, and the online half checks the account mapping instead.
+fn handle_object_id(handle: &[u8]) -> Option<uuid::Uuid> {
+    let hex = handle.strip_prefix(b"OF:")?;
+    if hex.len() != 32 {
+        return None;
+    }
+    uuid::Uuid::try_parse_ascii(hex).ok()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +204,25 @@ pub struct ResponseItem {
         skip_serializing_if = "Option::is_none"
     )]
     pub graph_version: Option<String>,
+    /// The request item this answers, verbatim, so the online half re-checks
+    /// the challenge, relying party and account against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestItem>,
+    /// [`RequestItem::sha256`] of `request`.
+    #[serde(
+        rename = "requestSha256",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub request_sha256: Option<String>,
+}
+
+/// What the online half re-derived from a response before sending it.
+#[derive(Debug, Clone)]
+pub struct CheckedAnswer {
+    pub attestation: crate::webauthn::AttestationObject,
+    pub client_data_hash: [u8; 32],
+    pub credential_id: Vec<u8>,
 }
 
 fn version_of(recorded: Option<&str>, options: &Value) -> ApiVersion {
@@ -130,6 +255,96 @@ impl ResponseItem {
             .as_str()
             .and_then(b64::decode_lenient)
     }
+
+    /// Re-check the answer against the request it names, before anything is
+    /// sent: the request is the one hashed, for the same account, for Entra's
+    /// relying party; clientDataJSON is exactly the one for that challenge; the
+    /// attestation's authData is for `rp_id`, user-present and verified, and
+    /// attests the credential the body registers, from the key model named.
+    /// The attestation statement itself is judged by the caller (kit policy).
+    pub fn check_answer(&self, rp_id: &str) -> Result<CheckedAnswer, GraphError> {
+        let upn = &self.account.user_principal_name;
+        let refuse = |what: &str| {
+            GraphError::input(
+                format!("the response for {upn} is refused, nothing was sent: {what}"),
+                "enroll the key again from a fresh request bundle (`glasskey graph fetch-options`), and carry the files unmodified",
+            )
+        };
+        let request = self.request.as_ref().ok_or_else(|| {
+            refuse("it does not carry the request it answers (made by an older glasskey?)")
+        })?;
+        if self.request_sha256.as_deref() != Some(request.sha256().as_str()) {
+            return Err(refuse(
+                "the request it carries is not the one its hash names",
+            ));
+        }
+        if request.account != self.account {
+            return Err(refuse("it is for a different account than its request"));
+        }
+        let o = request.options()?;
+        if o.rp_id != rp_id {
+            return Err(refuse(&format!(
+                "its request names relying party '{}', not '{rp_id}'",
+                o.rp_id
+            )));
+        }
+        if !o.user_name.eq_ignore_ascii_case(upn) {
+            return Err(refuse("its request's creationOptions are for another user"));
+        }
+        if self.challenge_timeout != super::types::format_time(o.expires) {
+            return Err(refuse("its challenge expiry differs from the request's"));
+        }
+        let r = &self.fido2_method["publicKeyCredential"]["response"];
+        let field = |name: &str| {
+            r[name]
+                .as_str()
+                .and_then(b64::decode_strict)
+                .ok_or_else(|| refuse(&format!("{name} is not base64url")))
+        };
+        let client_data = field("clientDataJSON")?;
+        if client_data != client_data_json(&o.challenge, &o.rp_id) {
+            return Err(refuse(
+                "clientDataJSON is not webauthn.create for the request's challenge and origin",
+            ));
+        }
+        let attestation =
+            crate::webauthn::AttestationObject::parse(&field("attestationObject")?)
+                .map_err(|e| refuse(&format!("the attestation object does not parse: {e}")))?;
+        let ad = &attestation.auth_data;
+        let want: [u8; 32] = Sha256::digest(rp_id.as_bytes()).into();
+        if ad.rp_id_hash != want {
+            return Err(refuse(&format!(
+                "the credential was made for another relying party than {rp_id} (rpIdHash)"
+            )));
+        }
+        if !ad.flags.user_present() || !ad.flags.user_verified() {
+            return Err(refuse(
+                "the key did not report user presence and verification",
+            ));
+        }
+        let attested = ad
+            .attested
+            .as_ref()
+            .ok_or_else(|| refuse("the attestation carries no credential"))?;
+        let credential_id = self
+            .credential_id()
+            .ok_or_else(|| refuse("publicKeyCredential.id is missing"))?;
+        if attested.credential_id != credential_id {
+            return Err(refuse(
+                "publicKeyCredential.id is not the attested credential",
+            ));
+        }
+        if attested.aaguid != self.key.aaguid {
+            return Err(refuse(
+                "the key facts name a different model than the attestation",
+            ));
+        }
+        Ok(CheckedAnswer {
+            client_data_hash: Sha256::digest(&client_data).into(),
+            attestation,
+            credential_id,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,35 +361,20 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<
             format!("give the {what} glasskey wrote, unmodified"),
         )
     };
-    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
-    if meta.len() > MAX_BUNDLE_BYTES {
-        return Err(bad(format!("larger than {MAX_BUNDLE_BYTES} bytes")));
-    }
-    let text = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let text =
+        crate::fsutil::read_regular(path, MAX_BUNDLE_BYTES).map_err(|e| bad(e.to_string()))?;
     serde_json::from_slice(&text).map_err(|e| bad(format!("not a valid bundle: {e}")))
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), GraphError> {
     let text = serde_json::to_vec_pretty(value)
         .map_err(|e| GraphError::input(format!("cannot encode bundle: {e}"), ""))?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("bundle")
-    ));
-    std::fs::write(&tmp, &text)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            GraphError::input(
-                format!("cannot write {}: {e}", path.display()),
-                "check the path and free space",
-            )
-        })
+    crate::fsutil::write_atomic(path, &text).map_err(|e| {
+        GraphError::input(
+            format!("cannot write {}: {e}", path.display()),
+            "check the path and free space",
+        )
+    })
 }
 
 fn check_tenant(found: &str, expected: Option<&str>, what: &str) -> Result<(), GraphError> {
@@ -429,5 +629,7 @@ pub fn response_item(
         key,
         challenge_timeout: super::types::format_time(o.expires),
         graph_version: Some(request.version().as_str().to_string()),
+        request: Some(request.clone()),
+        request_sha256: Some(request.sha256()),
     })
 }

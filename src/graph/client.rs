@@ -159,9 +159,7 @@ impl GraphClient {
             }
             match v["@odata.nextLink"].as_str() {
                 None => return Ok(out),
-                Some(next)
-                    if next.starts_with(self.endpoints.graph.as_str().trim_end_matches('/')) =>
-                {
+                Some(next) if self.endpoints.is_graph_link(next) => {
                     url = next.to_string();
                 }
                 Some(next) => {

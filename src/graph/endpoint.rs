@@ -136,6 +136,28 @@ impl Endpoints {
         )
     }
 
+    /// Whether `link` (an `@odata.nextLink`) may carry the bearer token: parsed,
+    /// it has Graph's scheme, host and port, no user info, and a path under
+    /// Graph's base path. A string-prefix test would let
+    /// `http://127.0.0.1:41001/…` or `http://127.0.0.1:4100@evil/…` through.
+    pub fn is_graph_link(&self, link: &str) -> bool {
+        let Ok(url) = Url::parse(link) else {
+            return false;
+        };
+        let base = &self.graph;
+        let base_path = base.path().trim_end_matches('/');
+        url.scheme() == base.scheme()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.host() == base.host()
+            && url.port_or_known_default() == base.port_or_known_default()
+            && (url.path() == base_path
+                || url
+                    .path()
+                    .strip_prefix(base_path)
+                    .is_some_and(|rest| rest.starts_with('/')))
+    }
+
     /// `{graph}/{version}{path}`; `path` starts with '/'.
     pub fn graph_url(&self, version: ApiVersion, path: &str) -> String {
         format!(
@@ -262,6 +284,32 @@ mod tests {
         assert!(Endpoints::new("http://login.example.com", "https://g.example.com").is_err());
         assert!(Endpoints::new("ftp://x", "https://g").is_err());
         assert!(!Endpoints::global().is_loopback());
+    }
+
+    #[test]
+    fn next_links_must_have_graphs_scheme_host_and_port() {
+        let e = Endpoints::new("http://127.0.0.1:4100", "http://127.0.0.1:4100").unwrap();
+        assert!(e.is_graph_link("http://127.0.0.1:4100/v1.0/users?$skiptoken=2"));
+        for bad in [
+            "http://127.0.0.1:41001/v1.0/users",
+            "http://127.0.0.1:4100@evil.example/v1.0/users",
+            "http://user:pw@127.0.0.1:4100/v1.0/users",
+            "https://127.0.0.1:4100/v1.0/users",
+            "http://127.0.0.2:4100/v1.0/users",
+            "http://localhost:4100/v1.0/users",
+            "//127.0.0.1:4100/v1.0/users",
+            "not a url",
+        ] {
+            assert!(!e.is_graph_link(bad), "{bad}");
+        }
+        let g = Endpoints::global();
+        assert!(g.is_graph_link("https://graph.microsoft.com/v1.0/users?$skiptoken=x"));
+        assert!(g.is_graph_link("https://GRAPH.microsoft.com:443/beta/users"));
+        assert!(!g.is_graph_link("https://graph.microsoft.com.evil.example/v1.0/users"));
+        assert!(!g.is_graph_link("https://graph.microsoft.com:8443/v1.0/users"));
+        let sub = Endpoints::new("https://l.example", "https://g.example/graph").unwrap();
+        assert!(sub.is_graph_link("https://g.example/graph/v1.0/x"));
+        assert!(!sub.is_graph_link("https://g.example/graphevil/v1.0/x"));
     }
 
     #[test]

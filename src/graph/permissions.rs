@@ -61,8 +61,8 @@ pub mod plans {
         &[ReadUser, ReadGroups, ReadFido2Policy, CreationOptionsV1];
     pub const FETCH_OPTIONS_BETA: &[Call] =
         &[ReadUser, ReadGroups, ReadFido2Policy, CreationOptionsBeta];
-    pub const REGISTER_V1: &[Call] = &[ListMethods, RegisterV1];
-    pub const REGISTER_BETA: &[Call] = &[ListMethods, RegisterBeta];
+    pub const REGISTER_V1: &[Call] = &[ReadUser, ListMethods, RegisterV1];
+    pub const REGISTER_BETA: &[Call] = &[ReadUser, ListMethods, RegisterBeta];
     pub const METHODS: &[Call] = &[ListMethods];
     pub const PREFLIGHT: &[Call] = &[ReadUser, ReadGroups, ReadFido2Policy];
     pub const POSTURE: &[Call] = &[ReadUser, ReadGroups, ReadRoles, ReadConditionalAccess];

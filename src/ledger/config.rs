@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::aaguid::Aaguid;
 
+/// Accepted liveness-check intervals, in days: at least daily, at most ten
+/// years (date arithmetic on larger values overflows the calendar).
+pub const CHECK_INTERVAL_DAYS: std::ops::RangeInclusive<u32> = 1..=3660;
+
 /// Locations every kit must define (DESIGN: keys in two places).
 pub const REQUIRED_LOCATIONS: [&str; 2] = ["vault", "office-safe"];
 
@@ -120,8 +124,13 @@ impl KitConfig {
         if ids.windows(2).any(|w| w[0] == w[1]) {
             return Err("two locations share the same id".into());
         }
-        if self.policy.check_interval_days == 0 {
-            return Err("policy.check_interval_days must be at least 1".into());
+        if !CHECK_INTERVAL_DAYS.contains(&self.policy.check_interval_days) {
+            return Err(format!(
+                "policy.check_interval_days must be between {} and {} (ten years); it is {}",
+                CHECK_INTERVAL_DAYS.start(),
+                CHECK_INTERVAL_DAYS.end(),
+                self.policy.check_interval_days
+            ));
         }
         if !PIN_LENGTH_RANGE.contains(&self.policy.pin_length) {
             return Err(format!(

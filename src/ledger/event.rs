@@ -218,6 +218,29 @@ pub enum Event {
         head_seq: u64,
         head_hash: String,
     },
+    /// The evidence of a credential's creation, kept so the enrollment can be
+    /// re-verified offline for as long as the ledger lives: the WebAuthn
+    /// attestation object and the exact clientDataJSON whose hash the key signed.
+    CredentialAttested {
+        key: String,
+        credential_id: Bytes,
+        attestation_object: Bytes,
+        client_data_json: Bytes,
+    },
+    /// A liveness check's assertion, made over a challenge derived from the
+    /// ledger head before the check (`head_seq`, `head_hash`) and a fresh
+    /// `nonce`: the key itself signed the ledger as it stood (docs/ledger.md
+    /// "Witnessed by the keys").
+    CheckWitnessed {
+        key: String,
+        credential_id: Bytes,
+        head_seq: u64,
+        head_hash: String,
+        nonce: Bytes,
+        client_data_json: Bytes,
+        authenticator_data: Bytes,
+        signature: Bytes,
+    },
 }
 
 impl Event {
@@ -231,7 +254,9 @@ impl Event {
             | Event::EnvelopeOpened { key, .. }
             | Event::LivenessChecked { key, .. }
             | Event::KeyMoved { key, .. }
-            | Event::KeyRetired { key, .. } => Some(key),
+            | Event::KeyRetired { key, .. }
+            | Event::CredentialAttested { key, .. }
+            | Event::CheckWitnessed { key, .. } => Some(key),
             Event::SignInEvidence { key, .. } => key.as_deref(),
             Event::SheetPrinted { .. }
             | Event::EnrollmentAbandoned { .. }
@@ -256,6 +281,8 @@ impl Event {
             Event::SheetPrinted { .. } => "sheet_printed",
             Event::SignInEvidence { .. } => "sign_in_evidence",
             Event::SignInsReviewed { .. } => "sign_ins_reviewed",
+            Event::CredentialAttested { .. } => "credential_attested",
+            Event::CheckWitnessed { .. } => "check_witnessed",
         }
     }
 }

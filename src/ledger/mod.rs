@@ -17,12 +17,16 @@ use std::path::{Path, PathBuf};
 pub use chain::{Hash, Record, MAX_LINE};
 pub use config::{Account, Custodian, KitConfig, Location, Policy, REQUIRED_LOCATIONS};
 pub use event::{Bytes, CheckItem, Event, Timestamp};
-pub use state::{CheckRecord, CredentialState, Custody, EntraRegistration, KeyState, State};
+pub use state::{
+    CheckRecord, CredentialState, Custody, EntraRegistration, KeyState, State, WitnessMark,
+};
 pub use store::{
     Head, Ledger, Problem, ProblemKind, Repair, VerifyReport, ANCHOR_FILE, LEDGER_FILE,
 };
 
 pub const CONFIG_FILE: &str = "glasskey.toml";
+/// Largest kit configuration read (a real one is a few kilobytes).
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
 /// Everything that can go wrong in this module.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +120,8 @@ pub struct Kit {
 }
 
 impl Kit {
-    /// Create a kit: write `glasskey.toml`; the ledger starts empty.
+    /// Create a kit: write `glasskey.toml`, an empty ledger and its anchor at
+    /// event 0 (so a missing anchor is always damage, see [`Ledger::of_kit`]).
     pub fn init(dir: &Path, config: &KitConfig) -> Result<Kit, LedgerError> {
         let config_path = dir.join(CONFIG_FILE);
         config.validate().map_err(|problem| LedgerError::Config {
@@ -127,15 +132,18 @@ impl Kit {
             what: format!("{what} {}", dir.display()),
             source: e.to_string(),
         };
-        std::fs::create_dir_all(dir).map_err(|e| io("create", e))?;
-        if config_path.exists() || dir.join(LEDGER_FILE).exists() {
+        crate::fsutil::create_private_dir(dir).map_err(|e| io("create", e))?;
+        if config_path.exists() || dir.join(LEDGER_FILE).exists() || dir.join(ANCHOR_FILE).exists()
+        {
             return Err(LedgerError::KitExists(dir.to_path_buf()));
         }
         let text = config.to_toml().map_err(|problem| LedgerError::Config {
             path: config_path.clone(),
             problem,
         })?;
-        std::fs::write(&config_path, text).map_err(|e| io("write the config in", e))?;
+        crate::fsutil::write_atomic(&config_path, text.as_bytes())
+            .map_err(|e| io("write the config in", e))?;
+        Ledger::of_kit(dir).start()?;
         store::sync_dir(dir).map_err(|e| io("sync", e))?;
         Kit::open(dir)
     }
@@ -143,7 +151,7 @@ impl Kit {
     /// Open an existing kit and load its configuration.
     pub fn open(dir: &Path) -> Result<Kit, LedgerError> {
         let config_path = dir.join(CONFIG_FILE);
-        let text = match std::fs::read_to_string(&config_path) {
+        let text = match crate::fsutil::read_regular_text(&config_path, MAX_CONFIG_BYTES) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(LedgerError::NoKit(dir.to_path_buf()))
@@ -161,7 +169,7 @@ impl Kit {
         })?;
         Ok(Kit {
             dir: dir.to_path_buf(),
-            ledger: Ledger::new(dir),
+            ledger: Ledger::of_kit(dir),
             config,
         })
     }

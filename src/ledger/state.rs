@@ -40,6 +40,19 @@ pub struct KeyState {
     /// Every liveness check, oldest first.
     pub checks: Vec<CheckRecord>,
     pub retired: Option<Retirement>,
+    /// The last ledger head this key signed (its last witnessed check).
+    pub last_witness: Option<WitnessMark>,
+}
+
+/// Where a key last witnessed the ledger: the `check_witnessed` event `seq`
+/// signed the head `head_seq` / `head_hash`. Whether the signature verifies is
+/// `glasskey ledger verify`'s business, not the fold's.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct WitnessMark {
+    pub seq: u64,
+    pub time: Timestamp,
+    pub head_seq: u64,
+    pub head_hash: String,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -97,15 +110,23 @@ pub struct Retirement {
     pub reason: String,
 }
 
+/// `t + days`, or the latest time `time` can represent when that overflows.
+pub fn add_days_saturating(t: time::OffsetDateTime, days: u32) -> time::OffsetDateTime {
+    t.checked_add(time::Duration::days(i64::from(days)))
+        .unwrap_or_else(|| time::PrimitiveDateTime::MAX.assume_utc())
+}
+
 impl KeyState {
     pub fn last_check(&self) -> Option<&CheckRecord> {
         self.checks.last()
     }
 
     /// When the next liveness check is due: last check (or enrollment) + interval.
+    /// Checked: a date past the end of the calendar (an event dated 9999-12-31)
+    /// is "never", the latest representable time, not a panic.
     pub fn next_check_due(&self, interval_days: u32) -> Timestamp {
         let from = self.last_check().map_or(self.enrolled, |c| c.time);
-        Timestamp::from_datetime(from.datetime() + time::Duration::days(i64::from(interval_days)))
+        Timestamp::from_datetime(add_days_saturating(from.datetime(), interval_days))
     }
 
     pub fn is_overdue(&self, interval_days: u32, now: Timestamp) -> bool {
@@ -202,6 +223,7 @@ impl State {
                     custody: Custody::Unsealed,
                     checks: Vec::new(),
                     retired: None,
+                    last_witness: None,
                 },
             );
             return;
@@ -366,12 +388,25 @@ impl State {
                     reason: reason.clone(),
                 })
             }
+            Event::CheckWitnessed {
+                head_seq,
+                head_hash,
+                ..
+            } => {
+                k.last_witness = Some(WitnessMark {
+                    seq,
+                    time: r.time,
+                    head_seq: *head_seq,
+                    head_hash: head_hash.clone(),
+                })
+            }
             Event::KeyEnrolled { .. }
             | Event::SheetPrinted { .. }
             | Event::SignInEvidence { .. }
             | Event::SignInsReviewed { .. }
             | Event::EnrollmentAbandoned { .. }
-            | Event::KeyReset { .. } => {}
+            | Event::KeyReset { .. }
+            | Event::CredentialAttested { .. } => {}
         }
         if let Some(w) = warn {
             self.warnings.push(w);

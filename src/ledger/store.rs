@@ -9,6 +9,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -103,6 +104,9 @@ struct Walk {
 pub struct Ledger {
     path: PathBuf,
     anchor: PathBuf,
+    /// A kit made by `ledger init` always has an anchor (event 0 for an empty
+    /// ledger), so a missing one is damage, never a fresh start.
+    anchor_required: bool,
 }
 
 impl Ledger {
@@ -110,7 +114,41 @@ impl Ledger {
         Ledger {
             path: kit_dir.join(LEDGER_FILE),
             anchor: kit_dir.join(ANCHOR_FILE),
+            anchor_required: false,
         }
+    }
+
+    /// The ledger of a kit: its anchor must exist (see [`Ledger::start`]).
+    pub fn of_kit(kit_dir: &Path) -> Ledger {
+        Ledger {
+            anchor_required: true,
+            ..Ledger::new(kit_dir)
+        }
+    }
+
+    /// Start an empty ledger: an empty `ledger.jsonl` and the anchor at event 0
+    /// (the genesis hash). Refuses when either file exists.
+    pub fn start(&self) -> Result<(), LedgerError> {
+        crate::fsutil::create_new_private(&self.path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| self.io("create", e))?;
+        write_anchor(
+            &self.anchor,
+            Head {
+                seq: 0,
+                hash: Hash::GENESIS,
+            },
+        )
+    }
+
+    /// The anchor, or an error when it is missing but must exist: for a kit's
+    /// ledger always, for a bare ledger as soon as it holds any bytes.
+    fn anchor_of(&self, ledger_len: u64) -> Result<Option<Head>, LedgerError> {
+        let anchor = read_anchor(&self.anchor)?;
+        if anchor.is_none() && (self.anchor_required || ledger_len > 0) {
+            return Err(LedgerError::Invalid(missing_anchor()));
+        }
+        Ok(anchor)
     }
 
     pub fn path(&self) -> &Path {
@@ -150,7 +188,8 @@ impl Ledger {
         let mut file = self.open_locked()?;
         let last = last_link(&mut file, &self.path)?;
         let last_seq = last.map_or(0, |h| h.seq);
-        if let Some(anchor) = read_anchor(&self.anchor)? {
+        let len = file.metadata().map_err(|e| self.io("stat", e))?.len();
+        if let Some(anchor) = self.anchor_of(len)? {
             if anchor.seq > last_seq {
                 return Err(LedgerError::Invalid(Problem {
                     line: last_seq + 1,
@@ -224,6 +263,22 @@ impl Ledger {
     pub fn repair(&self) -> Result<Repair, LedgerError> {
         let mut file = self.open_locked()?;
         let walk = self.walk(|_| {})?;
+        // Only a torn tail beyond the anchored head may be cut: events the
+        // anchor vouches for are committed, and their absence is lost data.
+        if let Some(anchor) = walk.anchor.filter(|a| a.seq > walk.events) {
+            let completes_anchor = walk
+                .torn
+                .as_deref()
+                .and_then(|t| chain::decode(t).ok())
+                .is_some_and(|rec| {
+                    rec.seq == anchor.seq
+                        && rec.hash == anchor.hash
+                        && rec.prev == walk.head.map_or(Hash::GENESIS, |h| h.hash)
+                });
+            if !completes_anchor {
+                return Err(LedgerError::Invalid(lost_events(walk.events, anchor.seq)));
+            }
+        }
         let Some(problem) = walk.problem.clone() else {
             return Ok(Repair::Clean);
         };
@@ -237,19 +292,20 @@ impl Ledger {
         let expected = walk
             .head
             .map_or((1, Hash::GENESIS), |h| (h.seq + 1, h.hash));
-        if let Ok(rec) = chain::decode(torn) {
-            if (rec.seq, rec.prev) == expected {
-                file.write_all(b"\n").map_err(|e| self.io("write", e))?;
-                file.sync_data().map_err(|e| self.io("sync", e))?;
-                write_anchor(
-                    &self.anchor,
-                    Head {
-                        seq: rec.seq,
-                        hash: rec.hash,
-                    },
-                )?;
-                return Ok(Repair::CompletedLastEvent { seq: rec.seq });
-            }
+        let completed = chain::decode(torn)
+            .ok()
+            .filter(|rec| (rec.seq, rec.prev) == expected);
+        if let Some(rec) = completed {
+            file.write_all(b"\n").map_err(|e| self.io("write", e))?;
+            file.sync_data().map_err(|e| self.io("sync", e))?;
+            write_anchor(
+                &self.anchor,
+                Head {
+                    seq: rec.seq,
+                    hash: rec.hash,
+                },
+            )?;
+            return Ok(Repair::CompletedLastEvent { seq: rec.seq });
         }
         let (mut b, backup) = self.create_backup(walk.good_end)?;
         b.write_all(torn)
@@ -283,7 +339,7 @@ impl Ledger {
             let path = self
                 .path
                 .with_file_name(format!("ledger.torn-{offset}-{stamp}{suffix}.bin"));
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
+            match crate::fsutil::create_new_private(&path) {
                 Ok(f) => return Ok((f, path)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => {
@@ -313,6 +369,8 @@ impl Ledger {
             .read(true)
             .append(true)
             .create(true)
+            .mode(crate::fsutil::PRIVATE_FILE)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&self.path)
             .map_err(|e| self.io("open", e))?;
         let start = Instant::now();
@@ -332,29 +390,31 @@ impl Ledger {
 
     /// Stream the file, checking each line and link; stop at the first problem.
     fn walk(&self, mut visit: impl FnMut(&Record)) -> Result<Walk, LedgerError> {
-        let anchor = read_anchor(&self.anchor)?;
         let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let anchor = self.anchor_of(0)?;
                 return Ok(Walk {
                     events: 0,
                     head: None,
                     anchor,
-                    chain_hash_at_anchor: None,
+                    chain_hash_at_anchor: anchor.filter(|a| a.seq == 0).map(|_| Hash::GENESIS),
                     good_end: 0,
                     problem: None,
                     torn: None,
-                })
+                });
             }
             Err(e) => return Err(self.io("open", e)),
         };
+        let len = file.metadata().map_err(|e| self.io("stat", e))?.len();
+        let anchor = self.anchor_of(len)?;
         let mut reader = BufReader::with_capacity(256 * 1024, file);
         let mut buf = Vec::with_capacity(1024);
         let mut w = Walk {
             events: 0,
             head: None,
             anchor,
-            chain_hash_at_anchor: None,
+            chain_hash_at_anchor: anchor.filter(|a| a.seq == 0).map(|_| Hash::GENESIS),
             good_end: 0,
             problem: None,
             torn: None,
@@ -455,29 +515,31 @@ impl Ledger {
             head: walk.head,
             problem: walk.problem,
         };
-        if report.problem.is_some() {
+        let last = report.head.map_or(0, |h| h.seq);
+        if let Some(p) = &report.problem {
+            // A torn tail is an interrupted append only when the anchor does not
+            // vouch for more events than the file holds (an unanchored write, or
+            // the anchored event itself missing its newline).
+            let anchored_beyond = walk.anchor.is_some_and(|a| {
+                a.seq > last
+                    && !walk
+                        .torn
+                        .as_deref()
+                        .and_then(|t| chain::decode(t).ok())
+                        .is_some_and(|r| r.seq == a.seq && r.hash == a.hash)
+            });
+            if p.kind == ProblemKind::TornTail && anchored_beyond {
+                let a = walk.anchor.map_or(last + 1, |a| a.seq);
+                report.problem = Some(lost_events(last, a));
+            }
             return Ok(report);
         }
-        let last = report.head.map_or(0, |h| h.seq);
         report.problem = match walk.anchor {
             None if last > 0 => Some(Problem {
                 line: last,
-                kind: ProblemKind::AnchorMismatch,
-                message: format!("the anchor file {ANCHOR_FILE} is missing"),
-                next: "compare the ledger with your backup and the last printed sheet \
-                       (`glasskey ledger verify --sheet`); restore ledger.head from backup"
-                    .into(),
+                ..missing_anchor()
             }),
-            Some(a) if a.seq > last => Some(Problem {
-                line: last + 1,
-                kind: ProblemKind::Truncated,
-                message: format!(
-                    "the ledger ends at event {last} but its anchor records event {}: \
-                     events were cut off the end",
-                    a.seq
-                ),
-                next: "restore ledger.jsonl from backup".into(),
-            }),
+            Some(a) if a.seq > last => Some(lost_events(last, a.seq)),
             Some(a) if walk.chain_hash_at_anchor != Some(a.hash) => Some(Problem {
                 line: a.seq,
                 kind: ProblemKind::AnchorMismatch,
@@ -491,6 +553,40 @@ impl Ledger {
             _ => None,
         };
         Ok(report)
+    }
+}
+
+/// Committed events are gone: the anchor names event `anchored`, the file holds
+/// `held`. Nothing may be cut or re-anchored; only the backup can bring them back.
+fn lost_events(held: u64, anchored: u64) -> Problem {
+    Problem {
+        line: held + 1,
+        kind: ProblemKind::Truncated,
+        message: format!(
+            "the ledger holds {held} complete event(s) but its anchor records event {anchored}: \
+             {} committed event(s) are lost (cut off or overwritten), not an interrupted append",
+            anchored - held
+        ),
+        next: "do not repair or append: restore ledger.jsonl (and ledger.head) from the kit \
+               backup, then run `glasskey ledger verify`; compare with the last printed sheet \
+               (`glasskey ledger verify --sheet FILE.pdf`)"
+            .into(),
+    }
+}
+
+/// The anchor file is gone: without it, cut-off events cannot be detected, so
+/// glasskey never recreates it by itself.
+fn missing_anchor() -> Problem {
+    Problem {
+        line: 1,
+        kind: ProblemKind::AnchorMismatch,
+        message: format!(
+            "the anchor file {ANCHOR_FILE} is missing (`glasskey ledger init` creates it and \
+             every append rewrites it; glasskey does not recreate it)"
+        ),
+        next: "restore ledger.head from the kit backup; compare the ledger with the last printed \
+               sheet (`glasskey ledger verify --sheet FILE.pdf`)"
+            .into(),
     }
 }
 
@@ -536,9 +632,9 @@ fn last_link(file: &mut File, path: &Path) -> Result<Option<Head>, LedgerError> 
 }
 
 fn read_anchor(path: &Path) -> Result<Option<Head>, LedgerError> {
-    let text = match std::fs::read(path) {
-        Ok(t) if t.len() <= 200 => t,
-        Ok(_) => return Err(bad_anchor(path)),
+    let text = match crate::fsutil::read_regular(path, 200) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(bad_anchor(path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
             return Err(LedgerError::Io {
@@ -572,23 +668,10 @@ fn write_anchor(path: &Path, head: Head) -> Result<(), LedgerError> {
         what: format!("{what} {}", path.display()),
         source: e.to_string(),
     };
-    let tmp = path.with_extension("head.tmp");
-    let mut f = File::create(&tmp).map_err(|e| io("create", e))?;
-    f.write_all(format!("{} {}\n", head.seq, head.hash).as_bytes())
-        .map_err(|e| io("write", e))?;
-    f.sync_data().map_err(|e| io("sync", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("rename", e))?;
-    if let Some(dir) = path.parent() {
-        sync_dir(dir).map_err(|e| io("sync the directory of", e))?;
-    }
-    Ok(())
+    crate::fsutil::write_atomic(path, format!("{} {}\n", head.seq, head.hash).as_bytes())
+        .map_err(|e| io("write", e))
 }
 
 pub(super) fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    File::open(dir)?.sync_all()
+    crate::fsutil::sync_dir(dir)
 }

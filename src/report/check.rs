@@ -109,7 +109,11 @@ fn history(
     new_page: &dyn Fn(&mut Doc) -> f32,
 ) -> f32 {
     let interval = ctx.config.policy.check_interval_days;
-    let since = ctx.now.datetime() - time::Duration::days(i64::from(interval));
+    let since = ctx
+        .now
+        .datetime()
+        .checked_sub(time::Duration::days(i64::from(interval)))
+        .unwrap_or_else(|| time::PrimitiveDateTime::MIN.assume_utc());
     let mut checks: Vec<(&KeyState, &crate::ledger::CheckRecord)> = ctx
         .state
         .keys

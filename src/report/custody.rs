@@ -107,9 +107,13 @@ pub fn custody_sheet(ctx: &SheetContext, location: &str) -> Result<Vec<u8>, Repo
         }
         y += 3.0;
     }
-    if y + SIGNATURE_HEIGHT > bottom {
+    if y + 10.0 + SIGNATURE_HEIGHT > bottom {
         y = new_page(&mut doc);
     }
+    let witnessed = witness_line(ctx, head.map_or(0, |h| h.seq));
+    let witnessed = doc.fit(Face::Sans, 8.0, &witnessed, doc.width - 2.0 * MARGIN);
+    doc.text(Face::Sans, 8.0, MARGIN, y + 4.0, &witnessed);
+    y += 8.0;
     signature_block(
         &mut doc,
         y,
@@ -118,6 +122,33 @@ pub fn custody_sheet(ctx: &SheetContext, location: &str) -> Result<Vec<u8>, Repo
     );
     footers(&mut doc, head);
     Ok(doc.finish(&head_marker(head)))
+}
+
+/// Which keys last signed the ledger, and how much of it came after
+/// (`glasskey ledger verify` re-checks those signatures).
+fn witness_line(ctx: &SheetContext, head_seq: u64) -> String {
+    let mut marks: Vec<(u64, &str)> = ctx
+        .state
+        .active_keys()
+        .filter_map(|k| {
+            k.last_witness
+                .as_ref()
+                .map(|w| (w.head_seq, k.label.as_str()))
+        })
+        .collect();
+    marks.sort_unstable_by(|a, b| b.cmp(a));
+    let Some(&(latest, _)) = marks.first() else {
+        return format!("Ledger head event {head_seq}: no key has signed this ledger yet (it is witnessed at the next liveness check).");
+    };
+    let signers: Vec<String> = marks
+        .iter()
+        .map(|(seq, label)| format!("{label} (event {seq})"))
+        .collect();
+    format!(
+        "Ledger head event {head_seq}, last witnessed by the keys at event {latest}: {}; {} later event(s) not yet signed by a key.",
+        signers.join(", "),
+        head_seq.saturating_sub(latest)
+    )
 }
 
 /// One envelope: QR on the left, what it holds on the right, framed.
@@ -245,4 +276,61 @@ fn envelope_block(
         GREEN,
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Bytes, Event, KitConfig, Ledger, State, Timestamp};
+    use crate::report::Paper;
+
+    #[test]
+    fn the_witness_line_names_the_keys_that_last_signed_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::new(dir.path());
+        let ops = vec!["alice".to_string()];
+        let enrolled = |key: &str| Event::KeyEnrolled {
+            key: key.into(),
+            model: "m".into(),
+            aaguid: crate::aaguid::Aaguid::ZERO,
+            firmware: None,
+            serial: None,
+            attestation_fingerprint: None,
+        };
+        let witnessed = |key: &str, head_seq: u64| Event::CheckWitnessed {
+            key: key.into(),
+            credential_id: Bytes(vec![1]),
+            head_seq,
+            head_hash: "00".repeat(32),
+            nonce: Bytes(vec![0; 32]),
+            client_data_json: Bytes(vec![]),
+            authenticator_data: Bytes(vec![]),
+            signature: Bytes(vec![]),
+        };
+        for e in [enrolled("k1"), enrolled("k2")] {
+            ledger.append(&ops, e).unwrap();
+        }
+        let config = KitConfig::example("contoso.onmicrosoft.com");
+        let line = |state: &State, head: u64| {
+            let ctx = SheetContext {
+                config: &config,
+                state,
+                now: Timestamp::now(),
+                paper: Paper::A4,
+            };
+            witness_line(&ctx, head)
+        };
+        let state = State::fold(&ledger.records().unwrap());
+        assert!(line(&state, 2).contains("no key has signed"));
+        ledger.append(&ops, witnessed("k1", 2)).unwrap();
+        ledger.append(&ops, witnessed("k2", 3)).unwrap();
+        ledger.append(&ops, enrolled("k3")).unwrap();
+        let state = State::fold(&ledger.records().unwrap());
+        let text = line(&state, 5);
+        assert!(
+            text.contains("at event 3: k2 (event 3), k1 (event 2)"),
+            "{text}"
+        );
+        assert!(text.contains("2 later event(s)"), "{text}");
+    }
 }

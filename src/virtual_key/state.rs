@@ -6,7 +6,6 @@
 //! LEFT(SHA-256(PIN), 16) as real keys keep it.
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -221,8 +220,8 @@ impl From<StateError> for crate::Error {
 
 impl KeyState {
     pub fn load(path: &Path) -> Result<KeyState, StateError> {
-        let file =
-            std::fs::File::open(path).map_err(|e| StateError::Read(path.into(), e.to_string()))?;
+        let file = crate::fsutil::open_regular(path)
+            .map_err(|e| StateError::Read(path.into(), e.to_string()))?;
         let size = file
             .metadata()
             .map_err(|e| StateError::Read(path.into(), e.to_string()))?
@@ -233,8 +232,10 @@ impl KeyState {
                 format!("{size} bytes is larger than any key state"),
             ));
         }
-        let state: KeyState = serde_json::from_reader(std::io::BufReader::new(file))
-            .map_err(|e| StateError::Parse(path.into(), e.to_string()))?;
+        let state: KeyState = serde_json::from_reader(std::io::BufReader::new(
+            std::io::Read::take(file, MAX_STATE_BYTES + 1),
+        ))
+        .map_err(|e| StateError::Parse(path.into(), e.to_string()))?;
         if state.format != STATE_FORMAT {
             return Err(StateError::Parse(
                 path.into(),
@@ -250,32 +251,13 @@ impl KeyState {
         Ok(state)
     }
 
-    /// Write atomically: a temp file in the same directory, then rename over.
+    /// Write atomically: a fresh exclusive temp file (mode 0600) in the same
+    /// directory, fsync, then rename over (see [`crate::fsutil::write_atomic`]).
     pub fn save(&self, path: &Path) -> Result<(), StateError> {
         let werr = |e: std::io::Error| StateError::Write(path.into(), e.to_string());
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
         let json =
             serde_json::to_vec(self).map_err(|e| StateError::Write(path.into(), e.to_string()))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "key".into());
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let written = options
-            .open(&tmp)
-            .and_then(|mut f| f.write_all(&json))
-            .and_then(|()| std::fs::rename(&tmp, path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(werr(e));
-        }
+        crate::fsutil::write_atomic(path, &json).map_err(werr)?;
         Ok(())
     }
 }
