@@ -111,7 +111,10 @@ fn a_replacement_with_the_same_label_is_registered_not_mistaken_for_the_retired_
     let resp1 = split(&mut story, 1);
     let first = story.ok(&["--json", "graph", "register", "--response", &resp1], "");
     assert!(first.contains("\"registered\""), "{first}");
-    story.ok(&["retire", "--key", "bg2-vault-a", "--offline"], "");
+    story.ok(
+        &["retire", "--key", "bg2-vault-a", "--offline", "--yes"],
+        "",
+    );
     std::fs::remove_file(story.dir().join("keys/k1.json")).unwrap();
     story.virtual_key("k2", "a");
     let resp2 = split(&mut story, 2);

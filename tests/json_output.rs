@@ -404,6 +404,17 @@ fn every_command_with_json_prints_one_object_with_its_schema() {
         0,
     );
 
+    // resume: nothing is half done, still one JSON document.
+    let v = run(&mut story, &mut covered, "resume", &["resume"], "", 0);
+    assert_eq!(v["items"], serde_json::json!([]), "{v}");
+    // A virtual key pulled out and plugged back in.
+    for (command, words) in [
+        ("keys virtual-unplug", ["keys", "virtual-unplug", "k2"]),
+        ("keys virtual-insert", ["keys", "virtual-insert", "k2"]),
+    ] {
+        run(&mut story, &mut covered, command, &words, "", 0);
+    }
+
     // mds import: the real FIDO Metadata Service BLOB from the test vectors.
     let v = run(
         &mut story,
@@ -412,7 +423,10 @@ fn every_command_with_json_prints_one_object_with_its_schema() {
         &[
             "mds",
             "import",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/mds/real/blob.jwt"),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/vectors/mds/real/blob.jwt"
+            ),
         ],
         "",
         0,

@@ -79,9 +79,10 @@ fn story_peers_as_the_two_models() {
         PIN_REFUSED,
         &[],
     );
+    // Refused by the preflight, before the key is touched (exit 2).
     let said = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(said.contains("reaches no trusted root"), "{said}");
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("no attestation root"), "{said}");
     assert!(
         said.contains("allow_unknown_root"),
         "the next step names the switch: {said}"
@@ -96,23 +97,17 @@ fn story_peers_as_the_two_models() {
         &[],
     );
     let said = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
-    assert!(said.contains("self attestation"), "{said}");
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("no attestation root"), "{said}");
     assert!(said.contains("allow_self_attestation"), "{said}");
     let ledger = story.ledger_json();
     assert!(
         ledger["state"]["keys"].as_object().unwrap().is_empty(),
         "a refused key is not in the ledger: {ledger}"
     );
-    // …but the abandoned enrollments are recorded, naming each key that needs a reset.
+    // …and nothing was abandoned: the keys were never touched.
     let warnings = ledger["state"]["warnings"].to_string();
-    for label in ["refused-t", "refused-o"] {
-        assert!(
-            warnings.contains(&format!("enrollment of key '{label}'"))
-                && warnings.contains("reset the key"),
-            "abandoned enrollment of {label} recorded: {warnings}"
-        );
-    }
+    assert!(!warnings.contains("abandoned"), "{warnings}");
     let out = story.ok(&["--json", "graph", "methods", "--account", BG1], "");
     assert!(!out.contains("\"id\""), "nothing was registered: {out}");
     drop((t0, o0));
@@ -166,22 +161,31 @@ fn story_peers_as_the_two_models() {
         out.contains("[FAIL] model") && out.contains("swapped"),
         "{out}"
     );
-    // A slip with the wrong PIN, on each model.
+    // A slip with the wrong PIN, on each model: retyped once, refused again —
+    // only that repeated refusal is evidence for re-enrolling.
     for (i, label) in [(0, "bg1-vault"), (1, "bg1-safe")] {
-        let out = story.check(
+        let seal = format!("W-{i}");
+        let out = story.exits(
             1,
-            &keys[i].address,
-            label,
-            &format!("W-{i}"),
-            Some("0000000000"),
-            &[],
+            &[
+                "--device",
+                &keys[i].address,
+                "check",
+                "--key",
+                label,
+                "--new-seal",
+                &seal,
+            ],
+            "y\n0000000000\ny\n0000000000\nn\n",
         );
         assert!(
-            out.contains("[FAIL] pin") && out.contains("re-enroll"),
+            out.contains("[FAIL] pin")
+                && out.contains("refused 2 times")
+                && out.to_lowercase().contains("re-enroll"),
             "{out}"
         );
     }
-    // The right PIN still works (the wrong one cost one retry, not the key).
+    // The right PIN still works (the wrong ones cost two retries, not the key).
     let out = story.check(0, &keys[0].address, "bg1-vault", "C-10", Some(PIN_T1), &[]);
     assert!(out.contains("PASSED"), "{out}");
     story.exits(1, &["audit"], "");

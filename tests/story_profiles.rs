@@ -55,6 +55,7 @@ fn enroll_check_retire(profile: &str) {
             "rehearsal",
             "--operator",
             "Alice",
+            "--yes",
         ],
         "",
     );
@@ -107,6 +108,7 @@ fn story_on_a_strict_pin_key_refuses_a_weak_pin_before_touching_the_key() {
             "rehearsal",
             "--operator",
             "Alice",
+            "--yes",
         ],
         "",
     );

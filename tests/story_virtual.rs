@@ -110,9 +110,10 @@ fn story_check_catches_swapped_keys_of_either_model() {
     );
     let out = story.check(1, "a2", "a1", "S-4", Some(PIN_A), &[]);
     assert!(out.contains("[FAIL] credential"), "{out}");
+    assert!(out.contains("holds no glasskey credential"), "{out}");
     assert!(
-        out.contains("no longer holds the enrolled credential"),
-        "{out}"
+        !out.contains("PIN from the slip"),
+        "no PIN may be tried: {out}"
     );
     assert_eq!(
         last_check(&mut story, "a1"),
@@ -330,9 +331,10 @@ fn story_retire_deletes_the_method_records_it_and_drops_it_from_the_sheet() {
             "--operator",
             "Alice",
         ],
-        "",
+        "y\n",
     );
     assert!(out.contains(&format!("deleted method {method}")), "{out}");
+    assert!(out.contains("remove and destroy"), "{out}");
 
     let out = story.ok(&["--json", "graph", "methods", "--account", BG1], "");
     assert!(

@@ -235,6 +235,30 @@ fn policy_findings(kit: &Kit, state: &State, now: Timestamp, report: &mut AuditR
     for w in &state.warnings {
         report.push(Severity::Warn, "ledger", w.clone());
     }
+    for k in state.active_keys() {
+        if let crate::ledger::Custody::Opened {
+            location,
+            seal,
+            reason,
+            since,
+        } = &k.custody
+        {
+            report.push(
+                Severity::Fail,
+                &k.label,
+                format!("OPEN: envelope {seal} at {location} was opened ({reason}) at {since} and not resealed: reseal it and record the new seal (`glasskey resume`)"),
+            );
+        }
+    }
+    if let Ok(half) = super::resume::pending(kit) {
+        for h in half {
+            report.push(
+                Severity::Warn,
+                &h.label,
+                format!("half done: {}; run `glasskey resume`", h.status),
+            );
+        }
+    }
 }
 
 /// The online half: posture and methods for every configured account.

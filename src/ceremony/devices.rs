@@ -156,3 +156,26 @@ pub fn open_one(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<(Key
         )),
     }
 }
+
+/// The single selected key if it is plugged in (`Ok(None)` when absent), opened
+/// fresh. For the waits of a re-plug; several keys is an error.
+pub fn find_one(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Option<Device>> {
+    let mut found = match discover(device, virtual_dir) {
+        Ok(f) => f,
+        // A named virtual key whose file is gone, or a device path that vanished: absent.
+        Err(_) if device.is_some() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match found.len() {
+        0 => Ok(None),
+        1 => match found.remove(0).open() {
+            Ok(dev) => Ok(Some(dev)),
+            // Half-enumerated while being plugged: look again next time.
+            Err(_) => Ok(None),
+        },
+        n => Err(Error::input(
+            format!("{n} keys found; glasskey acts on one key at a time"),
+            "unplug the others, or name one with --device",
+        )),
+    }
+}

@@ -17,10 +17,17 @@ use crate::webauthn::AttestationObject;
 /// Entra asks for ES256 or RS256; glasskey insists on ES256 (offline verification).
 const ES256: i64 = crate::webauthn::cose::ALG_ES256;
 
+/// Looks for the key again (after a re-plug): `Ok(None)` while it is absent.
+pub type Finder = Box<dyn FnMut() -> Result<Option<Device>>>;
+
 pub struct KeySession {
     name: String,
     dev: Device,
+    finder: Option<Finder>,
 }
+
+/// How long glasskey waits for the operator to remove or insert a key.
+pub const PLUG_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A credential the key just made, with what the ledger and Graph need.
 pub struct MadeCredential {
@@ -53,7 +60,73 @@ impl KeySession {
         KeySession {
             name: name.into(),
             dev,
+            finder: None,
         }
+    }
+
+    /// Let the session find the key again after it is unplugged and plugged back.
+    pub fn with_finder(mut self, finder: Finder) -> KeySession {
+        self.finder = Some(finder);
+        self
+    }
+
+    fn find(&mut self) -> Result<Option<Device>> {
+        match &mut self.finder {
+            Some(f) => f(),
+            None => Err(Error::device(
+                format!(
+                    "glasskey cannot look for key {} again in this session",
+                    self.name
+                ),
+                "run the command again with the key plugged in",
+            )),
+        }
+    }
+
+    /// Wait until the key is unplugged (polling), up to [`PLUG_WAIT`].
+    pub fn wait_removed(&mut self) -> Result<()> {
+        let start = std::time::Instant::now();
+        while self.find()?.is_some() {
+            if start.elapsed() > PLUG_WAIT {
+                return Err(Error::device(
+                    format!(
+                        "key {} was not removed within {} s",
+                        self.name,
+                        PLUG_WAIT.as_secs()
+                    ),
+                    "run the command again and remove the key when asked",
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        Ok(())
+    }
+
+    /// Wait until the key is plugged in again and open it fresh (a new power-up).
+    pub fn wait_inserted(&mut self) -> Result<()> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(dev) = self.find()? {
+                self.dev = dev;
+                return Ok(());
+            }
+            if start.elapsed() > PLUG_WAIT {
+                return Err(Error::device(
+                    format!(
+                        "key {} was not inserted within {} s",
+                        self.name,
+                        PLUG_WAIT.as_secs()
+                    ),
+                    "run the command again and insert the key when asked",
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+
+    /// After the operator re-plugged the key: open it fresh.
+    pub fn reopen(&mut self) -> Result<()> {
+        self.wait_inserted()
     }
 
     pub fn name(&self) -> &str {
@@ -67,6 +140,17 @@ impl KeySession {
 
     pub fn device(&mut self) -> &mut Device {
         &mut self.dev
+    }
+
+    /// What the key said in getInfo.
+    pub fn info(&self) -> &crate::ctap::Info {
+        self.dev.info()
+    }
+
+    /// Whether the key still answers (a fresh getInfo): after a failed command,
+    /// tells "the key refused" from "the key is gone".
+    pub fn answers(&mut self) -> bool {
+        self.dev.refresh_info().is_ok()
     }
 
     pub fn aaguid(&self) -> Aaguid {
@@ -111,10 +195,22 @@ impl KeySession {
         super::key_fit::assess(self.dev.info())
     }
 
-    pub fn reset(&mut self) -> Result<()> {
-        super::keys::factory_reset(&mut self.dev)?;
-        self.dev.refresh_info()?;
-        Ok(())
+    /// authenticatorReset on the key as it is now, then re-read getInfo.
+    fn reset_now(&mut self) -> std::result::Result<(), CtapError> {
+        crate::ctap::reset::reset(&mut self.dev)
+    }
+
+    /// How the confirmation names this key.
+    pub fn naming(&self, label: Option<&str>, serial: Option<&str>) -> String {
+        let mut s = match label {
+            Some(l) => format!("key {l} ({}", self.model_name()),
+            None => format!("the key at {} ({}", self.name, self.model_name()),
+        };
+        if let Some(serial) = serial {
+            s.push_str(&format!(", serial {serial}"));
+        }
+        s.push(')');
+        s
     }
 
     pub fn set_pin(&mut self, new_pin: &Pin) -> Result<()> {
@@ -220,6 +316,32 @@ impl KeySession {
         })
     }
 
+    /// Whether the key holds `credential_id` for `rp_id`, asked without a PIN and
+    /// without a touch: getAssertion with up=false (CTAP 2.1 §6.2.2 allows a
+    /// silent assertion; credProtect levels 1 and 2 release a credential named in
+    /// the allow list without UV). No PIN retry can be spent. `Ok(false)`: the key
+    /// answered NO_CREDENTIALS.
+    pub fn holds_credential(
+        &mut self,
+        rp_id: &str,
+        credential_id: &[u8],
+    ) -> std::result::Result<bool, CtapError> {
+        let mut probe = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut probe);
+        let req = GetAssertionRequest {
+            rp_id: rp_id.to_string(),
+            client_data_hash: probe,
+            allow_list: vec![credential_id.to_vec()],
+            up: Some(false),
+            uv: None,
+        };
+        match get_assertion::get_assertion(&mut self.dev, &req, None) {
+            Ok(_) => Ok(true),
+            Err(e) if e.status() == Some(Status::NoCredentials) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// getAssertion for one recorded credential; UV by `current` PIN unless `None`.
     /// Keeps the key's typed answer so the check can tell a wrong PIN from a
     /// missing credential (see [`explain_assertion_failure`]).
@@ -261,11 +383,16 @@ impl KeySession {
 pub fn explain_assertion_failure(e: &CtapError) -> (&'static str, &'static str) {
     let has = |s: Status| e.status() == Some(s);
     if has(Status::PinInvalid) {
-        ("pin", "the PIN on the slip is wrong: the key cannot be trusted for an emergency — re-enroll it (reset, new PIN, new slip)")
-    } else if has(Status::PinBlocked) || has(Status::PinAuthBlocked) {
+        ("pin", "the key refused the PIN: check it against the slip and run the check again (a typo is the likely cause until it repeats)")
+    } else if has(Status::PinAuthBlocked) {
         (
             "pin",
-            "the PIN is blocked: re-enroll the key (reset, new PIN, new slip)",
+            "the key paused PIN entry after 3 wrong PINs in a row: re-plug it, then run the check again",
+        )
+    } else if has(Status::PinBlocked) {
+        (
+            "pin",
+            "the PIN is blocked (no retries left): re-enroll the key (reset, new PIN, new slip)",
         )
     } else if has(Status::NoCredentials) {
         ("credential", "the key no longer holds the enrolled credential (reset or swapped): re-enroll it and investigate")
@@ -279,34 +406,70 @@ pub fn explain_assertion_failure(e: &CtapError) -> (&'static str, &'static str) 
     }
 }
 
-/// Factory-reset after the operator confirms, naming the key and the 10-second rule.
+/// Factory-reset the way real keys allow it (ykman's flow): confirm naming the
+/// key, "remove the key", wait for removal, "insert it", open it fresh and send
+/// the reset at once — keys accept a reset only within a few seconds of power-up
+/// (YubiKey: 5 s). `naming` says which key this is (label, model, serial).
+/// NOT_ALLOWED or PIN_AUTH_BLOCKED from the reset mean "too late after power-up".
+/// A key that cannot be re-plugged in this session (a socket peer) is reset as is.
 pub fn confirm_and_reset(
     key: &mut KeySession,
     op: &mut dyn super::operator::Operator,
     assume_yes: bool,
+    naming: &str,
 ) -> Result<()> {
     let hints = ResetHints::of(key.device_info());
     let question = format!(
-        "factory-reset key {} ({})? This erases every credential and the PIN on it. \
-         Most keys accept a reset only within 10 seconds of being plugged in: re-plug it now if needed, \
-         then {}",
-        key.name(),
-        key.model_name(),
+        "factory-reset {naming}? This erases every credential and the PIN on it. \
+         Most keys accept a reset only within 5 to 10 seconds of being plugged in, then {}",
         hints.touch_instruction()
     );
     if !assume_yes && !op.confirm(&question)? {
         return Err(Error::input(
-            format!("reset of key {} cancelled", key.name()),
+            format!("reset of {naming} cancelled"),
             "nothing was changed; run the command again when ready",
         ));
     }
     let touch = if hints.long_touch {
-        "press and hold its button now"
+        "press and hold its button"
     } else {
-        "touch it now"
+        "touch it"
     };
-    op.say(&format!("resetting key {}: {touch}", key.name()));
-    key.reset()
+    let replug = key.finder.is_some();
+    for attempt in 1..=3 {
+        if replug {
+            op.say(&format!("remove {naming} now"));
+            key.wait_removed()?;
+            op.say(&format!("insert it again now, then {touch} when it blinks"));
+            key.wait_inserted()?;
+        } else {
+            op.say(&format!("resetting {naming}: {touch} now"));
+        }
+        match key.reset_now() {
+            Ok(()) => return Ok(()),
+            Err(e) if too_late(&e) && replug && attempt < 3 => {
+                op.say("too late after power-up: remove and insert the key again, and touch it at once");
+            }
+            Err(e) if too_late(&e) => {
+                return Err(Error::device(
+                    format!("{naming} refused the reset: too late after power-up"),
+                    "remove and insert the key again, then run the command again and touch the key within a few seconds",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::device(
+        format!("{naming} refused the reset three times"),
+        "remove and insert the key, then run the command again and touch the key at once",
+    ))
+}
+
+fn too_late(e: &CtapError) -> bool {
+    matches!(
+        e.status(),
+        Some(Status::NotAllowed) | Some(Status::PinAuthBlocked)
+    )
 }
 
 #[cfg(test)]
@@ -327,6 +490,13 @@ mod tests {
                 "pin"
             );
         }
+        let (_, hint) = explain_assertion_failure(&CtapError::Status(Status::PinAuthBlocked));
+        assert!(hint.contains("re-plug") && !hint.contains("re-enroll"));
+        let (_, hint) = explain_assertion_failure(&wrong_pin);
+        assert!(
+            !hint.contains("re-enroll"),
+            "one refused PIN is no evidence: {hint}"
+        );
         let (name, hint) = explain_assertion_failure(&CtapError::Status(Status::NoCredentials));
         assert_eq!(name, "credential");
         assert!(hint.contains("re-enroll"));

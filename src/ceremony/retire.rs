@@ -1,11 +1,15 @@
-//! `glasskey retire`: delete the key's method in Entra, optionally reset the key,
-//! record it; the sheets drop it.
+//! `glasskey retire`: take a key out of the program — after a confirmation naming
+//! the key, its accounts and its envelope — by deleting its methods in Entra,
+//! optionally resetting it, and recording it; the operator is told to remove
+//! and destroy its envelope. Each step is journaled so `resume` can finish it.
 
+use super::journal::{Ceremony, Progress, Step};
 use super::key::KeySession;
 use super::operator::Operator;
+use super::preflight::{self, Preflight};
 use crate::error::{Error, Result};
 use crate::graph::GraphClient;
-use crate::ledger::{Event, Kit};
+use crate::ledger::{Custody, Event, KeyState, Kit};
 
 /// What the operator asked for.
 pub struct RetirePlan<'a> {
@@ -13,6 +17,69 @@ pub struct RetirePlan<'a> {
     pub reason: &'a str,
     pub operators: &'a [String],
     pub assume_yes: bool,
+}
+
+/// The key, its accounts and its envelope, as the confirmation names them.
+pub fn describe(ks: &KeyState) -> String {
+    let envelope = match &ks.custody {
+        Custody::Sealed { location, seal, .. } => format!("envelope {seal} at {location}"),
+        Custody::Opened { location, seal, .. } => format!("opened envelope {seal} at {location}"),
+        Custody::Unsealed => "no envelope".into(),
+    };
+    format!(
+        "key {} ({}) of {} in {envelope}",
+        ks.label,
+        ks.model,
+        if ks.accounts().is_empty() {
+            "no account".to_string()
+        } else {
+            ks.accounts().join(", ")
+        }
+    )
+}
+
+/// Everything retire needs that can be checked without changing anything.
+pub fn preflight(kit: &Kit, label: &str, online: bool, reset: bool) -> (Preflight, Vec<String>) {
+    let mut pf = Preflight::new();
+    pf.record("kit_writable", preflight::kit_writable(kit));
+    let mut steps = Vec::new();
+    match kit.state() {
+        Ok(state) => match state.keys.get(label).filter(|k| k.retired.is_none()) {
+            Some(ks) => {
+                pf.pass("key", describe(ks));
+                if online {
+                    for c in &ks.credentials {
+                        if let Some(e) = &c.entra {
+                            steps.push(format!(
+                                "delete Entra method {} from {}",
+                                e.method_id, c.account
+                            ));
+                        }
+                    }
+                } else {
+                    steps.push("leave Entra unchanged (offline): delete the method later".into());
+                }
+                if reset {
+                    steps.push(format!(
+                        "factory-reset key {} (remove it, insert it, touch it)",
+                        ks.label
+                    ));
+                }
+                steps.push(format!("record key {} as retired", ks.label));
+                steps.push("refresh the custody sheets; remove and destroy its envelope".into());
+            }
+            None => pf.fail(
+                "key",
+                format!("no active key labelled '{label}' in the ledger"),
+                "list keys with `glasskey ledger show`",
+            ),
+        },
+        Err(e) => {
+            let e: Error = e.into();
+            pf.fail("ledger", e.what, e.next);
+        }
+    }
+    (pf, steps)
 }
 
 pub fn retire(
@@ -28,6 +95,8 @@ pub fn retire(
         operators,
         assume_yes,
     } = *plan;
+    let (pf, _) = preflight(kit, label, graph.is_some(), key.is_some());
+    pf.into_result()?;
     let state = kit.state()?;
     let ks = state
         .keys
@@ -39,29 +108,58 @@ pub fn retire(
                 "list keys with `glasskey ledger show`",
             )
         })?;
-    let mut done = Vec::new();
-    if let Some(graph) = graph {
-        for cred in &ks.credentials {
-            if let Some(entra) = &cred.entra {
-                let user = graph.user(&cred.account)?;
-                graph.delete_method(&user.id, &entra.method_id)?;
-                done.push(format!(
-                    "deleted method {} from {}",
-                    entra.method_id, cred.account
-                ));
-            }
-        }
-    } else {
-        done.push("Entra not changed (offline): delete the method later with `glasskey retire` online or in the portal".into());
-    }
-    if let Some(key) = key {
+    if let Some(key) = &key {
         if key.aaguid() != ks.aaguid {
             return Err(Error::input(
                 format!("the plugged key is not key {label} (different model)"),
                 "plug in the right key, or retire without --reset",
             ));
         }
-        super::key::confirm_and_reset(key, op, assume_yes)?;
+    }
+    let what = describe(ks);
+    if !assume_yes
+        && !op.confirm(&format!(
+            "retire {what}? Its Entra method{} will be deleted",
+            if graph.is_some() {
+                ""
+            } else {
+                " (later, offline now)"
+            }
+        ))?
+    {
+        return Err(Error::input(
+            format!("retirement of key {label} not confirmed"),
+            "nothing was changed",
+        ));
+    }
+    let mut progress = Progress {
+        ceremony: Ceremony::Retire,
+        step: Step::Started,
+        label: label.to_string(),
+        account: ks.accounts().join(", "),
+        location: ks.location.clone().unwrap_or_default(),
+        seal: None,
+        model: ks.model.clone(),
+        operators: operators.to_vec(),
+        user_id: None,
+        response_item: None,
+        response_out: None,
+        tenant: None,
+        request_item: None,
+        updated: String::new(),
+    };
+    progress.save(kit, Step::Started)?;
+    let mut done = Vec::new();
+    if let Some(graph) = graph {
+        done.extend(delete_methods(graph, ks)?);
+        progress.save(kit, Step::MethodDeleted)?;
+    } else {
+        done.push("Entra not changed (offline): delete the method later with `glasskey retire` online or in the portal".into());
+    }
+    if let Some(key) = key {
+        progress.save(kit, Step::ResetPending)?;
+        let naming = key.naming(Some(label), ks.serial.as_deref());
+        super::key::confirm_and_reset(key, op, true, &naming)?;
         done.push("key factory-reset".into());
     }
     kit.append(
@@ -71,6 +169,37 @@ pub fn retire(
             reason: reason.to_string(),
         },
     )?;
+    progress.finish(kit)?;
     done.push(format!("key {label} recorded as retired"));
+    if !matches!(ks.custody, Custody::Unsealed) {
+        done.push(format!("remove and destroy the envelope of {what}"));
+    }
+    Ok(done)
+}
+
+/// Delete the key's methods in Entra; one already gone counts as deleted.
+pub(super) fn delete_methods(graph: &GraphClient, ks: &KeyState) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    for cred in &ks.credentials {
+        if let Some(entra) = &cred.entra {
+            let user = graph.user(&cred.account)?;
+            let present = graph
+                .list_methods(&user.id)?
+                .iter()
+                .any(|m| m.id == entra.method_id);
+            if present {
+                graph.delete_method(&user.id, &entra.method_id)?;
+                done.push(format!(
+                    "deleted method {} from {}",
+                    entra.method_id, cred.account
+                ));
+            } else {
+                done.push(format!(
+                    "method {} was already gone from {}",
+                    entra.method_id, cred.account
+                ));
+            }
+        }
+    }
     Ok(done)
 }

@@ -33,6 +33,9 @@ pub struct CheckArgs {
     /// The new seal number (asked for when absent; only with --key).
     #[arg(long, value_name = "N")]
     pub new_seal: Option<String>,
+    /// Run the preflight only and print the plan; nothing is changed.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Who is present (repeat for each custodian); default: $USER.
     #[arg(long = "operator", value_name = "NAME")]
     pub operators: Vec<String>,
@@ -69,6 +72,31 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
             }
         };
     }
+    let mut pf = crate::ceremony::preflight::Preflight::new();
+    pf.record(
+        "kit_writable",
+        crate::ceremony::preflight::kit_writable(&kit),
+    );
+    if let Some(seal) = &args.new_seal {
+        pf.record(
+            "new_seal",
+            crate::ceremony::preflight::seal_unused(&state, seal),
+        );
+    }
+    if args.dry_run {
+        let mut steps = Vec::new();
+        for ks in &due {
+            steps.push(format!(
+                "key {}: open its envelope, prove the key holds its credential without the PIN, then the PIN from the slip{}, reseal",
+                ks.label,
+                if args.online { ", confirm in Entra" } else { "" }
+            ));
+        }
+        steps.push("refresh the sheets".into());
+        super::enroll::print_dry_run(g, &pf, &steps)?;
+        return pf.into_result().map(|_| ());
+    }
+    pf.into_result()?;
     let graph = if args.online || args.signin {
         let graph = session::graph(g, &kit)?;
         if args.online {

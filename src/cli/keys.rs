@@ -17,7 +17,11 @@ pub enum KeysCmd {
     /// Show one key: model, versions, options, PIN state and retries, limits.
     Info,
     /// Set the first PIN on a key that has none.
-    SetPin,
+    SetPin {
+        /// Check the key only and print the plan; nothing is changed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Change a key's PIN (needs the current one).
     ChangePin,
     /// Factory-reset a key: erases every credential and the PIN.
@@ -25,6 +29,9 @@ pub enum KeysCmd {
         /// Do not ask for confirmation (scripts).
         #[arg(long)]
         yes: bool,
+        /// Name the key and print the plan only; nothing is changed.
+        #[arg(long)]
+        dry_run: bool,
     },
     #[command(flatten)]
     Virtual(super::virtual_keys::VirtualKeysCmd),
@@ -57,9 +64,31 @@ pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
             print_report(&report);
             Ok(())
         }
-        KeysCmd::SetPin => {
+        KeysCmd::SetPin { dry_run } => {
             let (key, mut dev) = open_one(device, virtual_dir)?;
             let min = dev.info().min_pin_len();
+            let mut pf = crate::ceremony::preflight::Preflight::new();
+            if dev.info().pin_set() == Some(true) {
+                pf.fail(
+                    "key_blank",
+                    format!("{} already has a PIN", key.label),
+                    "use `glasskey keys change-pin` to change it",
+                );
+            } else {
+                pf.pass("key_blank", format!("{} has no PIN yet", key.label));
+            }
+            if dry_run {
+                super::enroll::print_dry_run(
+                    g,
+                    &pf,
+                    &[format!(
+                        "set a PIN of at least {min} characters on {}",
+                        key.label
+                    )],
+                )?;
+                return pf.into_result().map(|_| ());
+            }
+            pf.into_result()?;
             let new_pin = read_pin(&format!(
                 "New PIN for {} (at least {min} characters)",
                 key.label
@@ -88,23 +117,36 @@ pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
             eprintln!("PIN changed on {}", key.label);
             done_json(g, &key.label, "pin_changed")
         }
-        KeysCmd::Reset { yes } => {
-            let (key, mut dev) = open_one(device, virtual_dir)?;
-            let name = keys::model_name(&dev.info().aaguid)
-                .unwrap_or_else(|| format!("AAGUID {}", dev.info().aaguid));
+        KeysCmd::Reset { yes, dry_run } => {
+            let mut key = super::session::open_key(g)?;
+            let naming = key.naming(None, None);
+            if dry_run {
+                let mut pf = crate::ceremony::preflight::Preflight::new();
+                pf.pass("key", format!("{naming} is plugged in"));
+                super::enroll::print_dry_run(
+                    g,
+                    &pf,
+                    &[
+                        format!("confirm the reset of {naming}"),
+                        "remove the key, insert it again (a reset is accepted only just after power-up)".into(),
+                        "send the reset at once and touch the key: every credential and the PIN are erased".into(),
+                    ],
+                )?;
+                return Ok(());
+            }
             eprintln!(
-                "Factory reset of {} ({name}) erases every credential on it and its PIN; \
+                "Factory reset of {naming} erases every credential on it and its PIN; \
                  accounts that use it will no longer sign in with it.\n\
-                 Keys accept a reset only within about 10 seconds of being plugged in, and \
-                 only after a touch: if it is refused, re-plug the key and confirm at once.",
-                key.label
+                 Keys accept a reset only within 5 to 10 seconds of being plugged in, and \
+                 only after a touch: glasskey will ask you to remove and insert the key."
             );
-            if !yes && !confirm(&format!("Reset {}? Type 'yes' to confirm", key.label))? {
+            if !yes && !confirm(&format!("Reset {naming}? Type 'yes' to confirm"))? {
                 return Err(Error::input("reset not confirmed; nothing was changed", ""));
             }
-            keys::factory_reset(&mut dev)?;
-            eprintln!("{} was reset: no PIN, no credentials", key.label);
-            done_json(g, &key.label, "reset")
+            let mut op = super::session::TerminalOperator { assume_yes: true };
+            crate::ceremony::key::confirm_and_reset(&mut key, &mut op, true, &naming)?;
+            eprintln!("{naming} was reset: no PIN, no credentials");
+            done_json(g, &naming, "reset")
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod mds;
 pub mod output;
 pub mod report;
+pub mod resume;
 pub mod retire;
 pub mod session;
 pub mod suggest;
@@ -175,6 +176,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Take a key out of the program.
     Retire(retire::RetireArgs),
+    /// Finish whatever ceremony was interrupted, from its exact step.
+    Resume(resume::ResumeArgs),
     /// The FIDO Metadata Service BLOB the kit trusts (import a downloaded one).
     #[command(subcommand)]
     Mds(mds::MdsCmd),
@@ -194,6 +197,9 @@ pub enum Command {
 
 /// Parse the arguments, run the command, print any error, return the exit code.
 pub fn main() -> i32 {
+    // Ctrl-C exits 130 everywhere: at a prompt at once (the journal already holds
+    // every finished step), during a key wait after cancelling it on the key.
+    let _ = crate::hid::CancelToken::ctrl_c();
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => return usage_error(e),
@@ -211,8 +217,10 @@ pub fn main() -> i32 {
                 output::print_json_error(&e);
             }
             eprintln!("error: {e}");
-            // Ctrl-C during a key request was turned into CTAPHID_CANCEL; exit as SIGINT would.
+            // Ctrl-C during a key request was turned into CTAPHID_CANCEL, after the
+            // step was recorded; exit as SIGINT would, everywhere.
             if crate::hid::cancel::ctrl_c_pressed() {
+                eprintln!("interrupted: run `glasskey resume` to see what is half done");
                 return 130;
             }
             e.exit_code()
@@ -252,6 +260,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check::run(args, g),
         Command::Audit(args) => audit::run(args, g),
         Command::Retire(args) => retire::run(args, g),
+        Command::Resume(args) => resume::run(args, g),
         Command::Mds(cmd) => mds::run(cmd, g),
         Command::Demo(args) => demo::run(args, g),
         Command::Completions { shell } => {

@@ -18,9 +18,12 @@ pub struct RetireArgs {
     /// Also factory-reset the key (it must be plugged in).
     #[arg(long)]
     pub reset: bool,
-    /// Skip confirmation prompts.
+    /// Skip the confirmation (scripts).
     #[arg(long)]
     pub yes: bool,
+    /// Run the preflight only and print the plan; nothing is changed.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Who is present; default: $USER.
     #[arg(long = "operator", value_name = "NAME")]
     pub operators: Vec<String>,
@@ -29,6 +32,13 @@ pub struct RetireArgs {
 pub fn run(args: RetireArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     let kit = session::open_kit(g)?;
     super::suggest::known_label(&kit.state()?, &args.key)?;
+    let (pf, steps) =
+        crate::ceremony::retire::preflight(&kit, &args.key, !args.offline, args.reset);
+    if args.dry_run {
+        super::enroll::print_dry_run(g, &pf, &steps)?;
+        return pf.into_result().map(|_| ());
+    }
+    pf.into_result()?;
     let graph = if args.offline {
         None
     } else {
@@ -42,23 +52,38 @@ pub fn run(args: RetireArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     let mut op = session::TerminalOperator {
         assume_yes: args.yes,
     };
+    let operators = session::operators(&args.operators)?;
     let done = crate::ceremony::retire::retire(
         &kit,
         &crate::ceremony::retire::RetirePlan {
             label: &args.key,
             reason: &args.reason,
-            operators: &session::operators(&args.operators)?,
+            operators: &operators,
             assume_yes: args.yes,
         },
         graph.as_ref(),
         key.as_mut(),
         &mut op,
     )?;
+    let locations: Vec<String> = kit
+        .config()
+        .locations
+        .iter()
+        .map(|l| l.id.clone())
+        .collect();
+    let sheets = crate::ceremony::sheets::refresh_kit_sheets(&kit, &locations, &operators)?;
     if g.json {
-        return super::print_json(&serde_json::json!({ "key": args.key, "done": done }));
+        return super::print_json(&serde_json::json!({
+            "key": args.key,
+            "done": done,
+            "sheets": sheets,
+        }));
     }
     for d in done {
         crate::outln!("{d}");
+    }
+    for path in sheets {
+        crate::outln!("updated {} — print it for the binder", path.display());
     }
     Ok(())
 }

@@ -82,6 +82,9 @@ pub struct CommandPrinter {
 }
 
 impl SlipPrinter for CommandPrinter {
+    fn preflight(&self) -> Result<String> {
+        crate::ceremony::preflight::printer_exists(&self.command)
+    }
     fn print(&mut self, pdf: &[u8]) -> Result<()> {
         let mut child = crate::secret::scrub_child_env(&mut Command::new("sh"))
             .arg("-c")
@@ -234,7 +237,24 @@ pub fn open_kit(g: &GlobalArgs) -> Result<Kit> {
 /// The one plugged key (or the one --device / --virtual names).
 pub fn open_key(g: &GlobalArgs) -> Result<KeySession> {
     let (key_ref, dev) = devices::open_one(g.device.as_deref(), g.virtual_dir.as_deref())?;
-    Ok(KeySession::new(key_ref.label, dev))
+    let session = KeySession::new(key_ref.label, dev);
+    // A socket peer cannot be unplugged; USB and virtual keys can be found again.
+    if matches!(key_ref.source, devices::KeySource::Socket { .. }) {
+        return Ok(session);
+    }
+    let (device, virtual_dir) = (g.device.clone(), g.virtual_dir.clone());
+    let finder = move || devices::find_one(device.as_deref(), virtual_dir.as_deref());
+    Ok(session.with_finder(Box::new(finder)))
+}
+
+/// Whether the Graph and login endpoints are on loopback (known before signing in).
+pub fn endpoint_is_loopback(g: &GlobalArgs) -> Result<bool> {
+    let endpoints = crate::graph::endpoint::Endpoints::resolve(
+        g.graph.cloud.as_deref(),
+        g.graph.login_url.as_deref(),
+        g.graph.graph_url.as_deref(),
+    )?;
+    Ok(endpoints.is_loopback())
 }
 
 /// Sign in to Graph; the kit's tenant fills in a missing --tenant.

@@ -15,6 +15,17 @@ pub enum VirtualKeysCmd {
     VirtualCreate(CreateArgs),
     /// Serve one virtual key over a socket (64-byte CTAPHID reports), for other FIDO tools.
     VirtualServe(ServeArgs),
+    /// Unplug a virtual key of --virtual DIR (its file moves to DIR/unplugged/).
+    VirtualUnplug(PlugArgs),
+    /// Insert an unplugged virtual key again: it powers up now (its reset window opens).
+    VirtualInsert(PlugArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PlugArgs {
+    /// The key's name (its state file's stem).
+    #[arg(value_name = "NAME")]
+    pub name: String,
 }
 
 #[derive(Args, Debug)]
@@ -58,6 +69,7 @@ fn parse_presence(s: &str) -> Result<PresenceMode> {
 }
 
 pub fn run(cmd: VirtualKeysCmd, g: &GlobalArgs) -> Result<()> {
+    let inserting = matches!(cmd, VirtualKeysCmd::VirtualInsert(_));
     match cmd {
         VirtualKeysCmd::VirtualCreate(a) => {
             let model = ModelId::parse(&a.model).ok_or_else(|| {
@@ -98,6 +110,28 @@ pub fn run(cmd: VirtualKeysCmd, g: &GlobalArgs) -> Result<()> {
                     state.serial,
                     a.out.display()
                 );
+            }
+            Ok(())
+        }
+        VirtualKeysCmd::VirtualUnplug(a) | VirtualKeysCmd::VirtualInsert(a) => {
+            let dir = g.virtual_dir.as_deref().ok_or_else(|| {
+                Error::input(
+                    "no --virtual folder given",
+                    "pass --virtual DIR (or set GLASSKEY_VIRTUAL)",
+                )
+            })?;
+            if inserting {
+                virtual_key::insert(dir, &a.name)?;
+                eprintln!("virtual key {} inserted", a.name);
+            } else {
+                virtual_key::unplug(dir, &a.name)?;
+                eprintln!("virtual key {} removed", a.name);
+            }
+            if g.json {
+                super::print_json(&serde_json::json!({
+                    "key": a.name,
+                    "done": if inserting { "inserted" } else { "removed" },
+                }))?;
             }
             Ok(())
         }

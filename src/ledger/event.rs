@@ -185,6 +185,9 @@ pub enum Event {
         reason: String,
         next: String,
     },
+    /// A key was factory-reset by glasskey (e.g. to clear an abandoned enrollment):
+    /// its PIN and credentials are gone. The label may never have been enrolled.
+    KeyReset { key: String, reason: String },
     /// Evidence from Entra's sign-in log (`check --signin`): the account signed
     /// in successfully with a FIDO2 key / passkey — or why that could not be
     /// established (`outcome` `verified` | `not_found` | `not_collected`).
@@ -257,6 +260,7 @@ impl Event {
             Event::SignInEvidence { key, .. } => key.as_deref(),
             Event::SheetPrinted { .. }
             | Event::EnrollmentAbandoned { .. }
+            | Event::KeyReset { .. }
             | Event::SignInsReviewed { .. } => None,
         }
     }
@@ -273,6 +277,7 @@ impl Event {
             Event::KeyMoved { .. } => "key_moved",
             Event::KeyRetired { .. } => "key_retired",
             Event::EnrollmentAbandoned { .. } => "enrollment_abandoned",
+            Event::KeyReset { .. } => "key_reset",
             Event::SheetPrinted { .. } => "sheet_printed",
             Event::SignInEvidence { .. } => "sign_in_evidence",
             Event::SignInsReviewed { .. } => "sign_ins_reviewed",

@@ -140,9 +140,9 @@ impl Kit {
         let text = config
             .to_commented_toml()
             .map_err(|problem| LedgerError::Config {
-            path: config_path.clone(),
-            problem,
-        })?;
+                path: config_path.clone(),
+                problem,
+            })?;
         crate::fsutil::write_atomic(&config_path, text.as_bytes())
             .map_err(|e| io("write the config in", e))?;
         Ledger::of_kit(dir).start()?;

@@ -174,6 +174,13 @@ impl State {
         out
     }
 
+    /// An abandoned enrollment's warning no longer applies once that key was
+    /// reset, enrolled again or retired.
+    fn clear_abandoned(&mut self, key: &str) {
+        let marker = format!("enrollment of key '{key}' for ");
+        self.warnings.retain(|w| !w.contains(&marker));
+    }
+
     /// Keys that are in the program (not retired).
     pub fn active_keys(&self) -> impl Iterator<Item = &KeyState> {
         self.keys.values().filter(|k| k.retired.is_none())
@@ -195,6 +202,7 @@ impl State {
             attestation_fingerprint,
         } = &r.event
         {
+            self.clear_abandoned(key);
             if self.keys.contains_key(key) {
                 self.warnings.push(format!(
                     "event {seq}: key '{key}' enrolled again; the later record wins"
@@ -231,6 +239,12 @@ impl State {
                 "event {seq}: enrollment of key '{key}' for {account} was abandoned ({reason}); {next}"
             ));
             return;
+        }
+        match &r.event {
+            Event::KeyReset { key, .. } | Event::KeyRetired { key, .. } => {
+                self.clear_abandoned(key)
+            }
+            _ => {}
         }
         let Some(label) = r.event.key() else {
             return; // sheet printed: no key state changes
@@ -391,6 +405,7 @@ impl State {
             | Event::SignInEvidence { .. }
             | Event::SignInsReviewed { .. }
             | Event::EnrollmentAbandoned { .. }
+            | Event::KeyReset { .. }
             | Event::CredentialAttested { .. } => {}
         }
         if let Some(w) = warn {

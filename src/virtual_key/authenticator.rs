@@ -21,8 +21,8 @@ use super::state::{KeyState, StoredCredential, PIN_RETRIES_MAX};
 use crate::ctap::pin_protocol::{KeyAgreementKey, PinProtocol};
 use crate::ctap::{CtapCommand, Status};
 
-/// Reset is allowed only this soon after power-up, as on real keys.
-pub const RESET_WINDOW: Duration = Duration::from_secs(10);
+/// Reset is allowed only this soon after power-up, as on real keys (YubiKey: 5 s).
+pub const RESET_WINDOW: Duration = Duration::from_secs(5);
 /// Wrong PINs in a row before the key wants a power cycle.
 pub const WRONG_PINS_PER_POWER_UP: u8 = 3;
 
@@ -111,6 +111,12 @@ impl Authenticator {
 
     pub fn state(&self) -> &KeyState {
         &self.state
+    }
+
+    /// The key was powered up (inserted) `ago` before now, not when this object
+    /// was made: the reset window runs from the key's own insertion.
+    pub fn powered_up_ago(&mut self, ago: Duration) {
+        self.powered_up = Instant::now().checked_sub(ago).unwrap_or(self.powered_up);
     }
 
     /// Handle one CTAPHID_CBOR message: command byte + parameters -> status + response.

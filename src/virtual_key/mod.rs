@@ -117,6 +117,10 @@ pub fn create_key_with_profile(
         next_created: 0,
     };
     state.save(path)?;
+    // A new key is plugged in as it is made: its power-up is now.
+    if let Some(stem) = path.file_stem() {
+        mark_inserted(&dir, &stem.to_string_lossy())?;
+    }
     Ok(state)
 }
 
@@ -135,6 +139,71 @@ pub fn open_device(path: &Path, presence: Option<PresenceMode>) -> crate::Result
     };
     let auth = Authenticator::new(state, Some(path.to_path_buf()))?;
     Ok(ctaphid::Device::new(auth, presence))
+}
+
+/// Where an unplugged key's state file waits, inside its `--virtual` folder.
+pub const UNPLUGGED_DIR: &str = "unplugged";
+
+/// The file holding when the key `name` in `dir` was last inserted (unix ms).
+fn inserted_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!(".{name}.inserted"))
+}
+
+fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+/// Record that the key `name` in `dir` is inserted now (its power-up instant).
+pub fn mark_inserted(dir: &Path, name: &str) -> crate::Result<()> {
+    std::fs::write(inserted_file(dir, name), now_ms().to_string()).map_err(|e| {
+        crate::Error::input(
+            format!("cannot record the insertion of virtual key {name}: {e}"),
+            "check the --virtual folder's permissions",
+        )
+    })
+}
+
+/// How long ago the key `name` in `dir` was inserted; a key with no record has
+/// been plugged in "for ever" (its reset window is long closed).
+fn inserted_ago(dir: &Path, name: &str) -> std::time::Duration {
+    let at = std::fs::read_to_string(inserted_file(dir, name))
+        .ok()
+        .and_then(|t| t.trim().parse::<u128>().ok());
+    match at {
+        Some(at) => std::time::Duration::from_millis(
+            u64::try_from(now_ms().saturating_sub(at)).unwrap_or(u64::MAX),
+        ),
+        None => std::time::Duration::from_secs(24 * 3600),
+    }
+}
+
+/// "Unplug" the virtual key `name`: its state file moves to `dir/unplugged/`.
+pub fn unplug(dir: &Path, name: &str) -> crate::Result<()> {
+    let from = dir.join(format!("{name}.json"));
+    let to_dir = dir.join(UNPLUGGED_DIR);
+    let moved = std::fs::create_dir_all(&to_dir)
+        .and_then(|()| std::fs::rename(&from, to_dir.join(format!("{name}.json"))));
+    moved.map_err(|e| {
+        crate::Error::input(
+            format!("cannot unplug virtual key {name} ({}): {e}", from.display()),
+            "name a key that is plugged in (a file in the --virtual folder)",
+        )
+    })
+}
+
+/// "Insert" the virtual key `name` again: back into `dir`, powered up now.
+pub fn insert(dir: &Path, name: &str) -> crate::Result<()> {
+    let from = dir.join(UNPLUGGED_DIR).join(format!("{name}.json"));
+    std::fs::rename(&from, dir.join(format!("{name}.json"))).map_err(|e| {
+        crate::Error::input(
+            format!("cannot insert virtual key {name} ({}): {e}", from.display()),
+            "name a key that was unplugged with `glasskey keys virtual-unplug`",
+        )
+    })?;
+    mark_inserted(dir, name)
 }
 
 /// The state files in `dir` (`*.json`, not hidden), sorted by name.
@@ -167,11 +236,12 @@ pub fn key_files(dir: &Path) -> crate::Result<Vec<PathBuf>> {
 pub fn open_dir(dir: &Path) -> crate::Result<Vec<VirtualDevice>> {
     let mut out = Vec::new();
     for path in key_files(dir)? {
-        let device = open_device(&path, None)?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let mut device = open_device(&path, None)?;
+        device.auth.powered_up_ago(inserted_ago(dir, &name));
         out.push(VirtualDevice {
             transport: Box::new(InProcessTransport::spawn(device, format!("virtual:{name}"))),
             name,
@@ -183,3 +253,43 @@ pub fn open_dir(dir: &Path) -> crate::Result<Vec<VirtualDevice>> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod insertion_tests {
+    use super::*;
+    use crate::ctap::{reset, Device as CtapDevice};
+
+    fn reset_key_in(dir: &Path) -> std::result::Result<(), crate::ctap::CtapError> {
+        let v = open_dir(dir).unwrap().pop().unwrap();
+        let mut dev = CtapDevice::open(v.transport).unwrap();
+        reset::reset(&mut dev)
+    }
+
+    #[test]
+    fn the_reset_window_runs_five_seconds_from_the_keys_own_insertion() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        create_key(
+            &dir.join("k.json"),
+            ModelId::parse("a").unwrap(),
+            PresenceMode::Approve,
+        )
+        .unwrap();
+        // Inserted 6 s ago, opened (process start) now: too late.
+        let six_ago = now_ms() - 6000;
+        std::fs::write(inserted_file(dir, "k"), six_ago.to_string()).unwrap();
+        let e = reset_key_in(dir).unwrap_err();
+        assert_eq!(e.status(), Some(crate::ctap::Status::NotAllowed));
+        // Removed and inserted again: the window is open.
+        unplug(dir, "k").unwrap();
+        assert!(
+            open_dir(dir).unwrap().is_empty(),
+            "an unplugged key is gone"
+        );
+        insert(dir, "k").unwrap();
+        reset_key_in(dir).unwrap();
+        // A key never recorded as inserted has been plugged in for ever.
+        std::fs::remove_file(inserted_file(dir, "k")).unwrap();
+        assert!(reset_key_in(dir).is_err());
+    }
+}

@@ -333,7 +333,7 @@ fn reset_only_in_the_window_and_with_a_touch() {
         h.call_up(0x07, None, Err(Status::UserActionTimeout)),
         Err(Status::UserActionTimeout)
     );
-    h.auth.powered_up = Instant::now() - Duration::from_secs(11);
+    h.auth.powered_up = Instant::now() - Duration::from_secs(6);
     assert_eq!(h.call(0x07, None), Err(Status::NotAllowed));
     h.auth.powered_up = Instant::now();
     h.call(0x07, None).unwrap();
