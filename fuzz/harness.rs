@@ -46,7 +46,10 @@ pub const CID: u32 = 0x0102_0304;
 const IDLE: Duration = Duration::from_millis(200);
 
 /// Every target, by name, for the regression test and the seed writer.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target: its name and the function that takes one input.
+pub type Target = (&'static str, fn(&[u8]));
+
+pub const TARGETS: &[Target] = &[
     ("ctaphid_stream", ctaphid_stream),
     ("ctaphid_reports", ctaphid_reports),
     ("ctap_get_info", ctap_get_info),

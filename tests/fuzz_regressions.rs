@@ -25,7 +25,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
-    out.retain(|p| p.is_file() && !p.extension().is_some_and(|e| e == "md"));
+    out.retain(|p| p.is_file() && p.extension().is_none_or(|e| e != "md"));
     out.sort();
     out
 }
