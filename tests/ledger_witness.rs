@@ -172,3 +172,25 @@ fn every_demo_check_signs_a_client_data_no_relying_party_accepts() {
         assert_eq!(cd["origin"], "glasskey:ledger");
     }
 }
+
+#[test]
+fn every_demo_enrollment_records_what_vouched_for_its_attestation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = tmp.path().join("demo");
+    let out = Command::new(BIN)
+        .args(["demo", "--out", demo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let all = events(&demo.join("kit"));
+    let attested: Vec<_> = all
+        .iter()
+        .filter(|e| e["event"]["type"] == "credential_attested")
+        .collect();
+    assert_eq!(attested.len(), 4);
+    for e in attested {
+        // The demo's virtual models chain to the roots minted for them.
+        let trust = e["event"]["trust"].as_str().unwrap();
+        assert!(trust.starts_with("packed, chains to "), "{trust}");
+    }
+}

@@ -50,6 +50,8 @@ impl Run {
         cmd.args(["--client-id", "11111111-1111-1111-1111-111111111111"]);
         cmd.env("GLASSKEY_CLIENT_SECRET", "emulator-secret");
         cmd.env_remove("GLASSKEY_VIRTUAL");
+        // Events name who was present: $USER when no --operator is given.
+        cmd.env("USER", "story-operator");
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -965,6 +965,7 @@ fn record_creation(
             &made.credential_id,
             &made.attestation_object_webauthn,
             &made.client_data_json,
+            &made.attestation_summary,
         ),
     )?;
     Ok(())

@@ -124,12 +124,14 @@ pub fn attestation_event(
     credential_id: &[u8],
     attestation_object_webauthn: &[u8],
     client_data_json: &[u8],
+    trust: &str,
 ) -> Event {
     Event::CredentialAttested {
         key: key.to_string(),
         credential_id: Bytes(credential_id.to_vec()),
         attestation_object: Bytes(attestation_object_webauthn.to_vec()),
         client_data_json: Bytes(client_data_json.to_vec()),
+        trust: trust.to_string(),
     }
 }
 
@@ -205,6 +207,7 @@ pub fn verify_ledger(records: &[Record]) -> WitnessReport {
                 credential_id,
                 attestation_object,
                 client_data_json,
+                ..
             } => {
                 let r = check_attestation(
                     known.get(&credential_id.0),

@@ -33,9 +33,10 @@ impl Device {
         }
         let body = call_on(&mut channel, CtapCommand::GetInfo, None, &mut |_| {})?;
         let info = Info::from_cbor(&body)?;
-        if let Some(max) = info.max_msg_size {
-            channel.set_max_request(usize::try_from(max).unwrap_or(usize::MAX));
-        }
+        // CTAP 2.1 §6.4: without maxMsgSize in getInfo, a request may be at most
+        // 1024 bytes.
+        channel
+            .set_max_request(usize::try_from(info.effective_max_msg_size()).unwrap_or(usize::MAX));
         Ok(Device {
             channel,
             info,

@@ -226,6 +226,10 @@ pub enum Event {
         credential_id: Bytes,
         attestation_object: Bytes,
         client_data_json: Bytes,
+        /// What vouched for the attestation when it was verified at enrollment:
+        /// the trust anchor reached (a shipped vendor root or the kit's MDS BLOB),
+        /// self attestation, or why none was reached.
+        trust: String,
     },
     /// A liveness check's assertion, made over a challenge derived from the
     /// ledger head before the check (`head_seq`, `head_hash`) and a fresh
