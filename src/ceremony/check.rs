@@ -416,6 +416,9 @@ fn identify(
     match key.holds_credential(&cred.rp_id, &cred.credential_id.0) {
         Ok(true) => return Ok(Identity::Proven),
         Ok(false) => {}
+        // The key is gone, silent or the operator pressed Ctrl-C: no PIN attempt
+        // can follow, so stop here with the device's own error.
+        Err(CtapError::Hid(e)) => return Err(CtapError::Hid(e).into()),
         Err(e) => {
             return Ok(Identity::Unprovable(format!(
                 "the key does not answer a silent probe ({e})"

@@ -11,7 +11,8 @@ PIN_OPENSK=24681357
 PIN_TRUSSED=5830291746
 PIN_SLOW=7315948260
 TENANT=contoso.onmicrosoft.com
-export HOME=/root GLASSKEY_CLIENT_SECRET=emulator-secret
+# USER names who is present in the ledger when a command has no --operator.
+export HOME=/root USER=hw-operator GLASSKEY_CLIENT_SECRET=emulator-secret
 : > /tmp/results
 
 ok() { echo "HW-RESULT ok $1" | tee -a /tmp/results; }
@@ -140,13 +141,15 @@ code=$?
 echo "--- sigint: enroll on $SLOW, SIGINT after 'touch the key now' (exit $code, $(($(date +%s) - start)) s after the signal)"
 sed 's/^/    /' /tmp/slow.out
 [ "$code" = 130 ] && grep -q 'cancelled' /tmp/slow.out && ok sigint-exits-130 || fail "sigint-exits-130 (exit $code)"
-step sigint-recorded 0 'hw-slow' $GK ledger show
+# The interrupted enrollment is journaled: resume names it and its next step.
+step sigint-recorded 0 'hw-slow' $GK resume --dry-run
 
 echo "== fault: the key is yanked mid-command (UHID device destroyed on getAssertion)"
 unplug $TRUSSED_BRIDGE
 bridge YANK /dev/ttyS1 0x20a0 0x42b2 "Nitrokey 3 yanked (trussed-peer via UHID)" --yank-on-cbor 0x02
-# check reports a key that fails mid-check as a failed check (exit 1), naming the cause.
-printf 'y\n%s\n' $PIN_TRUSSED | step yank 1 'the key at /dev/hidraw[0-9]+ was removed' $GK --device "$YANK" \
+# A key pulled out mid-check is a device failure (exit 3) naming the cause, not a
+# failed liveness check: nothing is said about the key's credential or PIN.
+printf 'y\n%s\n' $PIN_TRUSSED | step yank 3 'the key at /dev/hidraw[0-9]+ was removed' $GK --device "$YANK" \
 	check --key hw-trussed --new-seal HW-6
 cat /tmp/bridge-Nitrokey_3_yanked*.log | sed 's/^/    bridge: /'
 step ledger-after-yank 0 'hw-trussed' $GK ledger show
