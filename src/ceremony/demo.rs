@@ -301,12 +301,7 @@ pub fn run(out: &Path, log: &mut dyn FnMut(&str)) -> Result<DemoReport> {
 
     log("7. Sheets for the binder");
     let mut sheets = Vec::new();
-    let locations: Vec<String> = kit
-        .config()
-        .locations
-        .iter()
-        .map(|l| l.id.clone())
-        .collect();
+    let locations: Vec<String> = kit.config().location_ids();
     let all = locations
         .into_iter()
         .map(|location| Sheet::Custody { location })

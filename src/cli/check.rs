@@ -194,12 +194,7 @@ pub fn run(args: CheckArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         }
         outcomes.push(outcome);
     }
-    let mut locations: Vec<String> = kit
-        .config()
-        .locations
-        .iter()
-        .map(|l| l.id.clone())
-        .collect();
+    let mut locations: Vec<String> = kit.config().location_ids();
     locations.dedup();
     let sheets = crate::ceremony::sheets::refresh_kit_sheets(&kit, &locations, &operators)?;
     if g.json {

@@ -83,12 +83,7 @@ pub fn run(args: ResumeArgs, g: &super::GlobalArgs) -> crate::Result<()> {
             crate::outln!("{d}");
         }
     }
-    let locations: Vec<String> = kit
-        .config()
-        .locations
-        .iter()
-        .map(|l| l.id.clone())
-        .collect();
+    let locations: Vec<String> = kit.config().location_ids();
     let operators = session::operators(&[])?;
     for path in crate::ceremony::sheets::refresh_kit_sheets(&kit, &locations, &operators)? {
         crate::outln!("updated {} — print it for the binder", path.display());

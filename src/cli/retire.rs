@@ -65,12 +65,7 @@ pub fn run(args: RetireArgs, g: &super::GlobalArgs) -> crate::Result<()> {
         key.as_mut(),
         &mut op,
     )?;
-    let locations: Vec<String> = kit
-        .config()
-        .locations
-        .iter()
-        .map(|l| l.id.clone())
-        .collect();
+    let locations: Vec<String> = kit.config().location_ids();
     let sheets = crate::ceremony::sheets::refresh_kit_sheets(&kit, &locations, &operators)?;
     if g.json {
         return super::print_json(&serde_json::json!({

@@ -110,6 +110,11 @@ impl Default for Policy {
 }
 
 impl KitConfig {
+    /// The ids of the kit's locations, in the order the config lists them.
+    pub fn location_ids(&self) -> Vec<String> {
+        self.locations.iter().map(|l| l.id.clone()).collect()
+    }
+
     /// Parse and validate TOML text. The error names the problem in operator terms.
     pub fn from_toml(text: &str) -> Result<KitConfig, String> {
         let config: KitConfig = toml::from_str(text).map_err(|e| e.to_string())?;
