@@ -5,7 +5,9 @@
 #   make interop   build the independent peer authenticators and run the whole suite with them required
 #   make hw-test   glasskey's real USB HID path (hidapi, hidraw, CTAPHID) on a real Linux kernel:
 #                  QEMU + UHID devices bridged to the peer authenticators (tests/hw/run.sh)
-#   make install   install the binary, udev rules, shell completions and man page (needs root)
+#   make release   the production binary (no rehearsal tools: virtual keys, emulator, demo)
+#   make install-rehearsal  also install `glasskey-rehearsal` (the build with those tools)
+#   make install   install the production binary, udev rules, shell completions and man page (needs root)
 #   make fuzz      coverage-guided fuzzing of every parser, FUZZ_SECONDS per target (docs/fuzzing.md)
 #   make fuzz-smoke  every fuzz target briefly, from the committed corpora (CI)
 #   make audit     RustSec advisories, offline, against ../shared/advisory-db
@@ -23,7 +25,7 @@ PEER_APT := libclang-dev fido2-tools libfido2-dev python3-venv
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build release demo test interop hw-test lint fmt install uninstall setup-test setup-peers clean \
+.PHONY: all build release demo test interop hw-test lint fmt install install-rehearsal lean-check uninstall setup-test setup-peers clean \
 	setup-fuzz fuzz fuzz-smoke setup-audit audit deny
 
 all: build
@@ -31,10 +33,14 @@ all: build
 build:
 	$(CARGO) build --locked
 
+# The production binary: without the rehearsal parts (virtual keys, Graph emulator, demo), so
+# what meets real keys and a real tenant links none of their crates (docs/decisions.md).
 release:
-	$(CARGO) build --locked --release
+	$(CARGO) build --locked --release --no-default-features
 
-demo: release
+# The demo needs the rehearsal parts (the default features).
+demo:
+	$(CARGO) build --locked --release
 	./target/release/glasskey demo --out $(DEMO_OUT)
 
 # Install Debian packages only when a command they provide is missing.
@@ -81,6 +87,7 @@ hw-test: setup-peers
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --lib --bins --no-default-features -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
@@ -95,8 +102,17 @@ install: release
 	target/release/glasskey man | $(SUDO) install -Dm644 /dev/stdin $(DESTDIR)$(PREFIX)/share/man/man1/glasskey.1
 	-command -v udevadm >/dev/null && $(SUDO) udevadm control --reload-rules && $(SUDO) udevadm trigger --subsystem-match=hidraw
 
+# Builds the production binary and proves the rehearsal tools and their crates are out of it.
+lean-check:
+	tests/lean/check.sh
+
+# The rehearsal build beside it, under its own name: demo, virtual keys, Graph emulator.
+install-rehearsal:
+	$(CARGO) build --locked --release
+	$(SUDO) install -Dm755 target/release/glasskey $(DESTDIR)$(PREFIX)/bin/glasskey-rehearsal
+
 uninstall:
-	$(SUDO) rm -f $(DESTDIR)$(PREFIX)/bin/glasskey $(DESTDIR)/etc/udev/rules.d/70-glasskey-fido.rules \
+	$(SUDO) rm -f $(DESTDIR)$(PREFIX)/bin/glasskey $(DESTDIR)$(PREFIX)/bin/glasskey-rehearsal $(DESTDIR)/etc/udev/rules.d/70-glasskey-fido.rules \
 	  $(DESTDIR)/usr/share/bash-completion/completions/glasskey $(DESTDIR)/usr/share/zsh/vendor-completions/_glasskey \
 	  $(DESTDIR)/usr/share/fish/vendor_completions.d/glasskey.fish $(DESTDIR)$(PREFIX)/share/man/man1/glasskey.1
 
@@ -108,7 +124,9 @@ clean:
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 4
 # libFuzzer limits: a run slower than this is a hang, more memory than this is a finding.
-FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048 -max_len=8192
+FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048
+# Largest input per target: 8 KiB, but an MDS BLOB's header and x5c chain alone take 5 KiB.
+fuzz_max_len = $$(case $$t in mds_blob) echo 16384;; *) echo 8192;; esac)
 FUZZ_TARGETS := $(shell sed -n 's/^name = "\(.*\)"$$/\1/p' fuzz/Cargo.toml | tail -n +2)
 # Release build with debug assertions and overflow checks; no sanitizer (the fuzzed code is
 # safe Rust, and ASan would halve the executions on these machines).
@@ -127,7 +145,7 @@ fuzz: setup-fuzz
 	  mkdir -p fuzz/corpus-work/$$t; \
 	  echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
 	  (cd fuzz && nice -n 19 $(CARGO) $(FUZZ_BUILD:build=run) $$t corpus-work/$$t corpus/$$t -- \
-	    $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1) > fuzz/logs/$$t.log 2>&1 \
+	    $(FUZZ_FLAGS) -max_len=$(fuzz_max_len) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1) > fuzz/logs/$$t.log 2>&1 \
 	    || { echo "!! $$t found a crash: see fuzz/logs/$$t.log and fuzz/artifacts/$$t/"; exit 1; }; \
 	  grep -E '^stat::number_of_executed_units|#[0-9]+ +DONE' fuzz/logs/$$t.log | tail -2; \
 	done
@@ -139,7 +157,7 @@ fuzz-smoke: setup-fuzz
 	@set -e; work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; for t in $(FUZZ_TARGETS); do \
 	  mkdir -p $$work/$$t; \
 	  (cd fuzz && $(CARGO) $(FUZZ_BUILD:build=run) $$t $$work/$$t corpus/$$t -- \
-	    $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=1) > $$work/$$t.log 2>&1 \
+	    $(FUZZ_FLAGS) -max_len=$(fuzz_max_len) -max_total_time=$(FUZZ_SMOKE_SECONDS) -print_final_stats=1) > $$work/$$t.log 2>&1 \
 	    || { tail -40 $$work/$$t.log; echo "!! fuzz target $$t failed (artifact under fuzz/artifacts/$$t/)"; exit 1; }; \
 	  printf '%-22s %s\n' $$t "$$(grep -o 'number_of_executed_units: [0-9]*' $$work/$$t.log | tail -1)"; \
 	done

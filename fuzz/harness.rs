@@ -68,6 +68,7 @@ pub const TARGETS: &[Target] = &[
     ("graph_bundles", graph_bundles),
     ("graph_json", graph_json),
     ("graph_emulator", graph_emulator),
+    ("mds_blob", mds_blob),
 ];
 
 // ---------------------------------------------------------------- transport
@@ -764,6 +765,38 @@ pub fn graph_emulator(data: &[u8]) {
                 if let Some(t) = v["access_token"].as_str() {
                     token = t.to_string();
                 }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------- FIDO Metadata Service
+
+/// An MDS3 BLOB. First byte even: the whole JWT through `verify_blob` against the
+/// shipped GlobalSign root (header, x5c chain, signature, payload). Odd: the payload
+/// JSON alone through `read_payload` and the status queries, which random bytes could
+/// never reach past a signature.
+pub fn mds_blob(data: &[u8]) {
+    use glasskey::attestation::mds;
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        static ROOTS: OnceLock<TrustStore> = OnceLock::new();
+        let _ = mds::verify_blob(rest, ROOTS.get_or_init(mds::mds_roots));
+        return;
+    }
+    if let Ok(payload) = mds::read_payload(rest) {
+        assert!(
+            payload.as_of <= payload.next_update,
+            "as_of after nextUpdate"
+        );
+        for entry in &payload.entries {
+            let _ = entry.latest_status();
+            let _ = entry.security_notice();
+            let _ = entry.certified();
+            for der in &entry.attestation_roots {
+                let _ = Cert::from_der(der);
             }
         }
     }

@@ -53,6 +53,14 @@ impl Error {
     pub fn network(what: impl Into<String>, next: impl Into<String>) -> Self {
         Self::new(ExitClass::DeviceOrNetwork, what, next)
     }
+    /// A rehearsal part (virtual keys, the Graph emulator, the demo) asked of the production
+    /// build, which leaves them out (Cargo feature `rehearsal`).
+    pub fn without_rehearsal(what: &str) -> Self {
+        Self::input(
+            format!("{what} is a rehearsal tool, and this glasskey is the production build, which leaves the rehearsal tools out"),
+            "rehearse with a build that has them (`make demo`, or `cargo build --features rehearsal`); keep this build for the real keys and the real tenant",
+        )
+    }
     pub fn exit_code(&self) -> i32 {
         self.class.code()
     }

@@ -4,7 +4,8 @@
 //! Layers call downward only:
 //! `cli -> ceremony -> {ctap, graph, ledger, report, attestation} -> hid`.
 //! `virtual_key` is a software authenticator that plugs in under `hid` through
-//! the [`hid::Transport`] trait; it is for tests, rehearsals and the demo.
+//! the [`hid::Transport`] trait; it is for tests, rehearsals and the demo, and
+//! like the Graph emulator and the demo it exists only with the `rehearsal` feature.
 
 pub mod aaguid;
 pub mod attestation;
@@ -18,6 +19,7 @@ pub mod hid;
 pub mod ledger;
 pub mod report;
 pub mod secret;
+#[cfg(feature = "rehearsal")]
 pub mod virtual_key;
 pub mod webauthn;
 

@@ -239,6 +239,7 @@ fn write_seed_corpora() {
     }
     write_graph_seeds();
     write_kit_seeds();
+    write_mds_seeds();
 }
 
 fn http(method: &str, path: &str, body: &str) -> String {
@@ -357,6 +358,69 @@ fn write_bundle_seeds(upn: &str, options: serde_json::Value) {
         "response",
         &serde_json::to_vec_pretty(&resp).unwrap(),
     );
+}
+
+#[test]
+#[ignore = "writes the MDS seed corpus only; run by hand"]
+fn write_mds_seed_corpus() {
+    write_mds_seeds();
+}
+
+/// MDS BLOBs: the spec's example with its payload cut to fit libFuzzer's -max_len (the
+/// header and x5c chain are whole), and payloads (mode byte 1) from the spec example and
+/// from the real BLOB: a few entries each, one of them with a REVOKED-class status.
+fn write_mds_seeds() {
+    use base64::Engine;
+    let b64 = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mds = shared().join("mds");
+    for (name, file) in [
+        ("spec", mds.join("spec-example/blob.jwt")),
+        ("real", mds.join("real/blob.jwt")),
+    ] {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let parts: Vec<&str> = text.trim().split('.').collect();
+        let payload: serde_json::Value =
+            serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+        // Icons (base64 PNGs) are most of an entry's bytes and nothing glasskey reads.
+        let mut payload = payload;
+        for e in payload["entries"].as_array_mut().unwrap() {
+            if let Some(st) = e
+                .get_mut("metadataStatement")
+                .and_then(|s| s.as_object_mut())
+            {
+                st.remove("icon");
+                st.remove("tcDisplayPNGCharacteristics");
+            }
+        }
+        let entries = payload["entries"].as_array().unwrap();
+        let notice = entries.iter().find(|e| {
+            e["statusReports"].as_array().is_some_and(|r| {
+                r.iter().any(|s| {
+                    s["status"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("COMPROMISE") || s == "REVOKED")
+                })
+            })
+        });
+        let mut small = payload.clone();
+        let mut kept: Vec<serde_json::Value> = entries.iter().take(2).cloned().collect();
+        kept.extend(notice.cloned());
+        small["entries"] = serde_json::Value::Array(kept);
+        let mut seed = vec![1u8];
+        seed.extend(serde_json::to_vec(&small).unwrap());
+        write("mds_blob", &format!("payload-{name}"), &seed);
+        let mut one = payload.clone();
+        one["entries"] = serde_json::Value::Array(entries.iter().take(1).cloned().collect());
+        let jwt = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64.encode(serde_json::to_vec(&one).unwrap()),
+            parts[2]
+        );
+        let mut seed = vec![0u8];
+        seed.extend(jwt.as_bytes());
+        write("mds_blob", &format!("jwt-{name}-cut"), &seed);
+    }
 }
 
 /// A kit built by the ledger tests' fixture: glasskey.toml, ledger lines, and

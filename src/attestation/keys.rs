@@ -100,7 +100,48 @@ pub fn cose_alg_name(alg: i64) -> String {
 pub enum PublicKey {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
-    Rsa(rsa::RsaPublicKey),
+    /// The PKCS#1 RSAPublicKey DER (modulus and exponent), as ring verifies with it.
+    Rsa(RsaPublicKeyDer),
+}
+
+/// An RSA public key as DER `RSAPublicKey` (RFC 8017 A.1.1), with its modulus size.
+#[derive(Debug, Clone)]
+pub struct RsaPublicKeyDer {
+    pkcs1: Vec<u8>,
+    bits: usize,
+}
+
+impl RsaPublicKeyDer {
+    /// Take the RSAPublicKey out of a SubjectPublicKeyInfo and measure its modulus.
+    fn from_spki_der(spki_der: &[u8]) -> Result<RsaPublicKeyDer, String> {
+        use der::Decode;
+        let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|e| e.to_string())?;
+        let pkcs1 = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or("the RSA key's bit string has unused bits")?;
+        let (modulus, exponent) = der::asn1::AnyRef::from_der(pkcs1)
+            .and_then(|seq| {
+                seq.sequence(|r| {
+                    let modulus = der::asn1::UintRef::decode(r)?;
+                    let exponent = der::asn1::UintRef::decode(r)?;
+                    Ok::<_, der::Error>((modulus, exponent))
+                })
+            })
+            .map_err(|e| format!("not an RSAPublicKey: {e}"))?;
+        if exponent.as_bytes().is_empty() {
+            return Err("the RSA public exponent is zero".into());
+        }
+        let m = modulus.as_bytes();
+        let bits = match m.first() {
+            Some(top) => m.len() * 8 - top.leading_zeros() as usize,
+            None => 0,
+        };
+        Ok(RsaPublicKeyDer {
+            pkcs1: pkcs1.to_vec(),
+            bits,
+        })
+    }
 }
 
 impl PublicKey {
@@ -126,12 +167,11 @@ impl PublicKey {
                     .map_err(|e| bad(&e))
             }
             (OID_RSA_ENCRYPTION, _) => {
-                let key = rsa::RsaPublicKey::from_public_key_der(spki_der).map_err(|e| bad(&e))?;
-                use rsa::traits::PublicKeyParts;
-                if key.size() * 8 < MIN_RSA_BITS {
+                let key = RsaPublicKeyDer::from_spki_der(spki_der).map_err(|e| bad(&e))?;
+                if key.bits < MIN_RSA_BITS {
                     return Err(AttestError::UnsupportedAlgorithm(format!(
                         "RSA key of {} bits is below the {MIN_RSA_BITS}-bit minimum",
-                        key.size() * 8
+                        key.bits
                     )));
                 }
                 Ok(PublicKey::Rsa(key))
@@ -187,8 +227,12 @@ impl PublicKey {
                 k.verify_prehash(&ec_digest(alg, msg), &s)
                     .map_err(|_| "the ECDSA P-384 signature does not verify".to_string())
             }
-            (PublicKey::Rsa(k), SigAlg::RsaPkcs1Sha256) => rsa_verify::<Sha256>(k, msg, sig),
-            (PublicKey::Rsa(k), SigAlg::RsaPkcs1Sha384) => rsa_verify::<Sha384>(k, msg, sig),
+            (PublicKey::Rsa(k), SigAlg::RsaPkcs1Sha256) => {
+                rsa_verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, k, msg, sig)
+            }
+            (PublicKey::Rsa(k), SigAlg::RsaPkcs1Sha384) => {
+                rsa_verify(&ring::signature::RSA_PKCS1_2048_8192_SHA384, k, msg, sig)
+            }
             (key, alg) => Err(format!(
                 "a {} key cannot make a {alg:?} signature",
                 key.describe()
@@ -204,16 +248,14 @@ fn ec_digest(alg: SigAlg, msg: &[u8]) -> Vec<u8> {
     }
 }
 
-fn rsa_verify<D>(key: &rsa::RsaPublicKey, msg: &[u8], sig: &[u8]) -> Result<(), String>
-where
-    D: Digest + der::oid::AssociatedOid,
-{
-    use rsa::signature::Verifier;
-    let verifier = rsa::pkcs1v15::VerifyingKey::<D>::new(key.clone());
-    let sig = rsa::pkcs1v15::Signature::try_from(sig)
-        .map_err(|_| "the RSA signature has the wrong length".to_string())?;
-    verifier
-        .verify(msg, &sig)
+fn rsa_verify(
+    alg: &'static ring::signature::RsaParameters,
+    key: &RsaPublicKeyDer,
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), String> {
+    ring::signature::UnparsedPublicKey::new(alg, &key.pkcs1)
+        .verify(msg, sig)
         .map_err(|_| "the RSA PKCS#1 v1.5 signature does not verify".to_string())
 }
 

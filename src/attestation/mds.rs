@@ -197,7 +197,40 @@ pub fn verify_blob(jwt: &[u8], roots: &TrustStore) -> Result<Blob> {
         .verify(alg, signed.as_bytes(), &signature)
         .map_err(|why| refused(format!("the BLOB's signature is invalid ({why}): it was altered or not signed by the FIDO Alliance")))?;
 
-    let payload: Value = serde_json::from_slice(&b64url(payload_b64, "payload")?)
+    let payload = read_payload(&b64url(payload_b64, "payload")?)?;
+    let as_of = payload.as_of;
+    let reached = verify_chain(leaf, &chain[1..], roots, noon_utc(as_of)).map_err(|why| {
+        refused(format!(
+            "the BLOB's signing certificate does not chain to the MDS root as of {as_of}: {why}"
+        ))
+    })?;
+    Ok(Blob {
+        no: payload.no,
+        next_update: payload.next_update.to_string(),
+        as_of: as_of.to_string(),
+        signer: leaf.subject(),
+        root: reached.subject,
+        entries: payload.entries,
+        skipped: payload.skipped,
+        sha256: super::certs::hex(&Sha256::digest(text.as_bytes())),
+    })
+}
+
+/// What a BLOB's signed payload says, read after its signature verified.
+#[derive(Debug)]
+pub struct Payload {
+    pub no: u64,
+    pub next_update: Date,
+    /// The newest date the payload itself vouches for (status changes up to nextUpdate):
+    /// the BLOB is judged as of then, so an old BLOB's expired signer still verifies.
+    pub as_of: Date,
+    pub entries: Vec<Entry>,
+    pub skipped: usize,
+}
+
+/// Read the payload JSON of a BLOB. Public so the fuzzer can reach it without a signature.
+pub fn read_payload(bytes: &[u8]) -> Result<Payload> {
+    let payload: Value = serde_json::from_slice(bytes)
         .map_err(|e| refused(format!("the signed payload is not JSON: {e}")))?;
     let no = payload["no"]
         .as_u64()
@@ -226,21 +259,12 @@ pub fn verify_blob(jwt: &[u8], roots: &TrustStore) -> Result<Blob> {
             None => skipped += 1,
         }
     }
-    let as_of = newest.unwrap_or(next_update);
-    let reached = verify_chain(leaf, &chain[1..], roots, noon_utc(as_of)).map_err(|why| {
-        refused(format!(
-            "the BLOB's signing certificate does not chain to the MDS root as of {as_of}: {why}"
-        ))
-    })?;
-    Ok(Blob {
+    Ok(Payload {
         no,
-        next_update: next_update.to_string(),
-        as_of: as_of.to_string(),
-        signer: leaf.subject(),
-        root: reached.subject,
+        next_update,
+        as_of: newest.unwrap_or(next_update),
         entries,
         skipped,
-        sha256: super::certs::hex(&Sha256::digest(text.as_bytes())),
     })
 }
 

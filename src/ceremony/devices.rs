@@ -63,6 +63,11 @@ pub fn touch_prompt() -> crate::ctap::device::KeepaliveHandler {
 /// named by `device`, when given), else the `device` address, else every FIDO key
 /// on USB. An empty list is not an error.
 pub fn discover(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Vec<FoundKey>> {
+    #[cfg(not(feature = "rehearsal"))]
+    if virtual_dir.is_some() {
+        return Err(Error::without_rehearsal("--virtual"));
+    }
+    #[cfg(feature = "rehearsal")]
     if let Some(dir) = virtual_dir {
         // With --virtual, --device names one virtual key (its file stem).
         let keys: Vec<FoundKey> = crate::virtual_key::open_dir(dir)?

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod check;
+#[cfg(feature = "rehearsal")]
 pub mod demo;
 pub mod devices;
 pub mod enroll;

@@ -2,16 +2,16 @@
 //! register), read-only Graph checks (methods, preflight, posture) and the
 //! local emulator.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::output::{print_json_document, snake_case_keys};
+use super::output::snake_case_keys;
 use super::{print_json, GlobalArgs, GraphArgs};
 use crate::aaguid::Aaguid;
 use crate::error::{Error, Result};
 use crate::graph::bundle::{Account, RequestBundle, RequestItem, ResponseBundle};
+#[cfg(feature = "rehearsal")]
 use crate::graph::emulator::{Emulator, State};
 use crate::graph::permissions::plans;
 use crate::graph::register::{register_bundle, Outcome};
@@ -62,6 +62,7 @@ pub enum GraphCmd {
         account: String,
     },
     /// Run the local Graph emulator (login and Graph on one loopback URL).
+    #[cfg(feature = "rehearsal")]
     Emulator {
         /// Tenant state (JSON); without it the built-in demo tenant.
         #[arg(long, value_name = "FILE")]
@@ -77,6 +78,7 @@ pub enum GraphCmd {
 
 pub fn run(cmd: GraphCmd, g: &GlobalArgs) -> Result<()> {
     match cmd {
+        #[cfg(feature = "rehearsal")]
         GraphCmd::Emulator {
             state,
             listen,
@@ -346,6 +348,7 @@ fn print_graph_json<T: serde::Serialize>(value: &T) -> Result<()> {
     print_json(&snake_case_keys(value))
 }
 
+#[cfg(feature = "rehearsal")]
 fn emulator(state: Option<PathBuf>, listen: &str, print_state: bool) -> Result<()> {
     let state = match state {
         Some(path) => {
@@ -362,7 +365,7 @@ fn emulator(state: Option<PathBuf>, listen: &str, print_state: bool) -> Result<(
         None => State::demo(),
     };
     if print_state {
-        return print_json_document(&state);
+        return super::output::print_json_document(&state);
     }
     let handle = Emulator::start(state, listen).map_err(|e| {
         Error::input(
@@ -371,7 +374,7 @@ fn emulator(state: Option<PathBuf>, listen: &str, print_state: bool) -> Result<(
         )
     })?;
     crate::outln!("READY {}", handle.base_url());
-    let _ = std::io::stdout().flush();
+    let _ = std::io::Write::flush(&mut std::io::stdout());
     loop {
         std::thread::park();
     }

@@ -34,6 +34,7 @@ pub enum KeysCmd {
         dry_run: bool,
     },
     #[command(flatten)]
+    #[cfg(feature = "rehearsal")]
     Virtual(super::virtual_keys::VirtualKeysCmd),
 }
 
@@ -41,6 +42,7 @@ pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
     let device = g.device.as_deref();
     let virtual_dir = g.virtual_dir.as_deref();
     match cmd {
+        #[cfg(feature = "rehearsal")]
         KeysCmd::Virtual(c) => super::virtual_keys::run(c, g),
         KeysCmd::List => {
             let found = keys::list(device, virtual_dir)?;

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 pub mod attest;
 pub mod audit;
 pub mod check;
+#[cfg(feature = "rehearsal")]
 pub mod demo;
 pub mod enroll;
 pub mod graph;
@@ -24,6 +25,7 @@ pub mod resume;
 pub mod retire;
 pub mod session;
 pub mod suggest;
+#[cfg(feature = "rehearsal")]
 pub mod virtual_keys;
 
 /// glasskey — set up, check and account for the FIDO2 keys of break-glass accounts.
@@ -182,6 +184,7 @@ pub enum Command {
     #[command(subcommand)]
     Mds(mds::MdsCmd),
     /// The whole story on virtual keys and the local Graph emulator.
+    #[cfg(feature = "rehearsal")]
     Demo(demo::DemoArgs),
     /// Print shell completions.
     #[command(hide = true)]
@@ -262,6 +265,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Retire(args) => retire::run(args, g),
         Command::Resume(args) => resume::run(args, g),
         Command::Mds(cmd) => mds::run(cmd, g),
+        #[cfg(feature = "rehearsal")]
         Command::Demo(args) => demo::run(args, g),
         Command::Completions { shell } => {
             let mut text = Vec::new();

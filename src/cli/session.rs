@@ -273,6 +273,11 @@ pub fn trust(g: &GlobalArgs) -> Result<TrustStore> {
     if roots.is_dir() {
         trust.add_roots_dir(&roots)?;
     }
+    #[cfg(not(feature = "rehearsal"))]
+    if g.virtual_dir.is_some() {
+        return Err(Error::without_rehearsal("--virtual"));
+    }
+    #[cfg(feature = "rehearsal")]
     if let Some(dir) = &g.virtual_dir {
         for (i, pem) in crate::virtual_key::model_roots(dir)?.iter().enumerate() {
             trust.add_root_pem(&format!("glasskey virtual root {}", i + 1), pem)?;

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod b64;
 pub mod bundle;
 pub mod client;
+#[cfg(feature = "rehearsal")]
 pub mod emulator;
 pub mod endpoint;
 pub mod http;
