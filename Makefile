@@ -18,8 +18,9 @@ CARGO ?= cargo
 PREFIX ?= /usr/local
 DEMO_OUT ?= demo-out
 PEERS_BUILD ?= ../shared/peers/build.sh
-# Debian packages the tests use: PDF rendering and text (poppler-utils), QR decoding (zbar-tools).
-TEST_APT := poppler-utils zbar-tools
+# Debian packages the tests use: PDF rendering and text (poppler-utils), QR decoding (zbar-tools),
+# a terminal for the interactive flows (tmux).
+TEST_APT := poppler-utils zbar-tools tmux
 # The peers' build needs libclang (bindgen), libfido2 and its tools.
 PEER_APT := libclang-dev fido2-tools libfido2-dev python3-venv
 
@@ -47,6 +48,7 @@ demo:
 setup-test:
 	@missing=(); command -v pdftoppm >/dev/null || missing+=(poppler-utils); \
 	command -v zbarimg >/dev/null || missing+=(zbar-tools); \
+	command -v tmux >/dev/null || missing+=(tmux); \
 	if [ $${#missing[@]} -gt 0 ]; then \
 	  echo "installing $${missing[*]}"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $${missing[@]}; \
@@ -132,8 +134,9 @@ FUZZ_TARGETS := $(shell sed -n 's/^name = "\(.*\)"$$/\1/p' fuzz/Cargo.toml | tai
 # safe Rust, and ASan would halve the executions on these machines).
 FUZZ_BUILD := +nightly fuzz build --sanitizer none --debug-assertions
 
+CARGO_FUZZ_VERSION ?= 0.13.2
 setup-fuzz:
-	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz@$(CARGO_FUZZ_VERSION)
 	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
 
 # Long campaign: one target at a time at low priority; new inputs grow fuzz/corpus-work/
@@ -164,9 +167,12 @@ fuzz-smoke: setup-fuzz
 
 # ---- supply chain: RustSec advisories offline, licences/bans/sources with cargo-deny.
 ADVISORY_DB ?= ../shared/advisory-db
+# Pinned: the versions these checks were last reviewed with (binary scanning left out).
+CARGO_AUDIT_VERSION ?= 0.22.2
+CARGO_DENY_VERSION ?= 0.20.2
 setup-audit:
-	@command -v cargo-audit >/dev/null || $(CARGO) install --locked cargo-audit
-	@command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny
+	@command -v cargo-audit >/dev/null || $(CARGO) install --locked --no-default-features cargo-audit@$(CARGO_AUDIT_VERSION)
+	@command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION)
 
 # Advisory ignores live in deny.toml (one reviewed file, each with its reason).
 audit: setup-audit

@@ -325,3 +325,76 @@ fn the_spec_example_is_judged_as_of_its_own_date_under_its_own_root() {
         e.what
     );
 }
+
+/// Models the shipped catalogue does not know are named by the kit's BLOB, in `keys list`,
+/// `keys info`, enrollment and `attest verify` alike.
+#[test]
+fn a_model_missing_from_the_catalogue_is_named_by_the_blob() {
+    use glasskey::ceremony::keys::{model_name, model_name_with};
+    let blob = verify_blob(&real_blob(), &mds_roots()).unwrap();
+    let unnamed = blob
+        .entries
+        .iter()
+        .find(|e| model_name(&e.aaguid).is_none() && e.description.is_some())
+        .expect("the real BLOB names models the catalogue lacks");
+    assert_eq!(model_name_with(&unnamed.aaguid, None), None);
+    assert_eq!(
+        model_name_with(&unnamed.aaguid, Some(&blob)),
+        unnamed.description
+    );
+    // The catalogue's own name wins where it has one.
+    let yk: Aaguid = YUBIKEY5_NFC.parse().unwrap();
+    assert_eq!(model_name_with(&yk, Some(&blob)), model_name(&yk));
+}
+
+/// `attest verify` reads the kit's BLOB: the model's status is reported (JSON `mds`).
+#[test]
+fn attest_verify_reports_what_the_kits_blob_says_of_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let kit = tmp.path().join("kit");
+    std::fs::create_dir_all(&kit).unwrap();
+    today_import(&kit);
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            vectors().join("attestation/webauthn-rs-packed-yubikey5-nfc.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let obj = tmp.path().join("att.b64");
+    let cbor = hex_bytes(v["attestationObject_hex"].as_str().unwrap());
+    std::fs::write(
+        &obj,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(cbor),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glasskey"))
+        .args(["--kit", kit.to_str().unwrap(), "--json", "attest", "verify"])
+        .arg("--attestation-object")
+        .arg(&obj)
+        .args([
+            "--client-data-hash",
+            v["clientDataHash_hex"].as_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(json["accepted"], true, "{json}");
+    assert_eq!(json["mds"]["description"], "YubiKey 5 Series with NFC");
+    assert_eq!(json["mds"]["security_notice"], false);
+    assert!(json["mds"]["latest_status"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("FIDO_CERTIFIED")));
+}
+
+fn today_import(kit: &Path) {
+    import(kit, &vectors().join("mds/real/blob.jwt"), day("2026-12-02")).unwrap();
+}
+
+fn hex_bytes(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}

@@ -542,3 +542,35 @@ fn every_command_with_json_prints_one_object_with_its_schema() {
         "commands not run with --json here: {missing:?}"
     );
 }
+
+/// A command line clap refuses is still answered in JSON under `--json`: the error object,
+/// exit 2 — a script never has to parse clap's text.
+#[test]
+fn usage_errors_under_json_are_the_error_object() {
+    for args in [
+        vec!["--json", "keys", "lsit"],
+        vec!["enroll", "--json", "--no-such-option"],
+        vec!["--json", "report", "custody", "-o"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_glasskey"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: stdout is not JSON ({e}): {}", text(&out)));
+        assert_eq!(v["schema"], "glasskey-error/1", "{v}");
+        assert_eq!(v["exit_code"], 2);
+        assert!(!v["error"].as_str().unwrap().is_empty(), "{v}");
+        assert!(v["next"].as_str().unwrap().contains("--help"), "{v}");
+        // clap's own message still reaches the terminal.
+        assert!(String::from_utf8_lossy(&out.stderr).contains("error:"));
+    }
+    // Without --json, stdout stays empty.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glasskey"))
+        .args(["keys", "lsit"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}

@@ -531,3 +531,85 @@ fn story_reset_by_reinsertion_in_a_terminal() {
     assert_eq!(std::fs::read_to_string(&done).unwrap().trim(), "EXIT=0");
     assert!(key_state(&story, "k")["pin"].is_null());
 }
+
+/// The binder's front page follows the envelopes: after a check reseals a key, the kit's
+/// emergency sheet names the new seal, not the one the check broke.
+#[test]
+fn story_check_refreshes_the_emergency_sheet_with_the_new_seal() {
+    if std::process::Command::new("pdftotext")
+        .arg("-v")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: pdftotext (poppler-utils) is not installed; `make test` installs it");
+        return;
+    }
+    let mut story = Story::new(true, None);
+    story.virtual_key("k", "a");
+    story.enroll("k", BG1, "vault", "K", "S-101", PIN_A);
+    let sheet = story.dir().join("kit/sheets/emergency.pdf");
+    let sheet_text = || {
+        let out = std::process::Command::new("pdftotext")
+            .arg(&sheet)
+            .arg("-")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(sheet_text().contains("S-101"), "{}", sheet_text());
+    story.check(0, "k", "K", "S-202", Some(PIN_A), &[]);
+    let after = sheet_text();
+    assert!(after.contains("S-202"), "{after}");
+    assert!(!after.contains("S-101"), "{after}");
+}
+
+/// `check` as an operator sees it in a terminal: the confirmation, the PIN typed at a
+/// hidden prompt (never echoed), a typo refused, the offer to retype, then the right PIN.
+#[test]
+fn story_check_in_a_terminal_hides_the_pin_and_offers_a_retype() {
+    let mut story = Story::new(true, None);
+    story.virtual_key("k", "a");
+    story.enroll("k", BG1, "vault", "K", "S-1", PIN_A);
+    let vdir = story.virtual_dir.clone().unwrap();
+    let done = story.dir().join("done");
+    let cmd = format!(
+        "USER=alice {} --kit {} --virtual {} --device k check --key K --new-seal S-2; echo EXIT=$? > {}; sleep 30",
+        shell_quote(&support::bin()),
+        shell_quote(story.kit.to_str().unwrap()),
+        shell_quote(vdir.to_str().unwrap()),
+        shell_quote(done.to_str().unwrap()),
+    );
+    let name = format!("gk-check-{}", std::process::id());
+    let Some(tmux) = Tmux::start(&name, &cmd) else {
+        skip::skip("tmux cannot start a session here");
+        return;
+    };
+    tmux.wait_for("plugged in (and no other key)? [y/N]");
+    tmux.keys("y");
+    tmux.wait_for("PIN from the slip in the envelope of key K");
+    tmux.keys("5718293047");
+    tmux.wait_for("Retype it carefully? [y/N]");
+    tmux.keys("y");
+    // The second PIN prompt is on screen below the first.
+    for _ in 0..300 {
+        if tmux.screen().matches("PIN from the slip").count() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    tmux.keys(PIN_A);
+    let screen = tmux.wait_for("K: PASSED");
+    assert!(!screen.contains(PIN_A), "the PIN was echoed:\n{screen}");
+    assert!(
+        !screen.contains("5718293047"),
+        "the typo was echoed:\n{screen}"
+    );
+    for _ in 0..100 {
+        if done.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&done).unwrap().trim(), "EXIT=0");
+    story.assert_no_pin_anywhere(&[PIN_A]);
+}

@@ -67,22 +67,15 @@ pub fn open_envelope(
 }
 
 fn check_progress(ks: &KeyState, location: &str, operators: &[String]) -> Progress {
-    Progress {
-        ceremony: Ceremony::Check,
-        step: Step::EnvelopeOpened,
-        label: ks.label.clone(),
-        account: ks.accounts().join(", "),
-        location: location.to_string(),
-        seal: None,
-        model: ks.model.clone(),
-        operators: operators.to_vec(),
-        user_id: None,
-        response_item: None,
-        response_out: None,
-        tenant: None,
-        request_item: None,
-        updated: String::new(),
-    }
+    Progress::new(
+        Ceremony::Check,
+        Step::EnvelopeOpened,
+        &ks.label,
+        ks.accounts().join(", "),
+        location.to_string(),
+        ks.model.clone(),
+        operators,
+    )
 }
 
 /// Run the check on a plugged-in key and record the result (and the new seal).

@@ -352,20 +352,16 @@ pub(super) struct Prepared {
 impl Prepared {
     fn progress(&self, ceremony: Ceremony, plan: &EnrollPlan) -> Progress {
         Progress {
-            ceremony,
-            step: Step::Started,
-            label: self.label.clone(),
-            account: plan.account.clone(),
-            location: plan.location.clone(),
             seal: (!self.seal.is_empty()).then(|| self.seal.clone()),
-            model: self.model.clone(),
-            operators: plan.operators.clone(),
-            user_id: None,
-            response_item: None,
-            response_out: None,
-            tenant: None,
-            request_item: None,
-            updated: String::new(),
+            ..Progress::new(
+                ceremony,
+                Step::Started,
+                &self.label,
+                plan.account.clone(),
+                plan.location.clone(),
+                self.model.clone(),
+                &plan.operators,
+            )
         }
     }
 

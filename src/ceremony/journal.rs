@@ -129,6 +129,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 impl Progress {
+    /// A ceremony's journal at its first step: who and what it is about; what later steps
+    /// learn (the user id, the response item, the bundle) is filled in as they finish.
+    pub fn new(
+        ceremony: Ceremony,
+        step: Step,
+        label: &str,
+        account: String,
+        location: String,
+        model: String,
+        operators: &[String],
+    ) -> Progress {
+        Progress {
+            ceremony,
+            step,
+            label: label.to_string(),
+            account,
+            location,
+            seal: None,
+            model,
+            operators: operators.to_vec(),
+            user_id: None,
+            response_item: None,
+            response_out: None,
+            tenant: None,
+            request_item: None,
+            updated: String::new(),
+        }
+    }
+
     /// Record this step on disk before going on. A ceremony that cannot write its
     /// journal stops: going on would leave a key changed with no record.
     pub fn save(&mut self, kit: &Kit, step: Step) -> Result<()> {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::devices::{discover, KeySource};
 use crate::aaguid::Aaguid;
 use crate::attestation::catalogue;
+use crate::attestation::mds::Blob;
 use crate::ctap::{pin, reset, Device, Info};
 use crate::error::Result;
 use crate::secret::Pin;
@@ -38,6 +39,12 @@ pub struct KeyReport {
     pub info: Info,
 }
 
+/// The catalogue's "Vendor Model" for an AAGUID, else the description the kit's MDS
+/// BLOB gives it (the catalogue names few models; the BLOB names every certified one).
+pub fn model_name_with(aaguid: &Aaguid, mds: Option<&Blob>) -> Option<String> {
+    model_name(aaguid).or_else(|| mds?.entry(aaguid)?.description.clone())
+}
+
 /// The catalogue's "Vendor Model" for an AAGUID.
 pub fn model_name(aaguid: &Aaguid) -> Option<String> {
     catalogue::lookup(aaguid).map(|m| {
@@ -61,40 +68,46 @@ fn summarize(
     source: KeySource,
     info: Option<&Info>,
     error: Option<String>,
+    mds: Option<&Blob>,
 ) -> KeySummary {
     KeySummary {
         label,
         source,
         aaguid: info.map(|i| i.aaguid),
-        model: info.and_then(|i| model_name(&i.aaguid)),
+        model: info.and_then(|i| model_name_with(&i.aaguid, mds)),
         versions: info.map(|i| i.versions.clone()).unwrap_or_default(),
         pin_set: info.and_then(Info::pin_set),
         error,
     }
 }
 
-/// Every selected key with its model; keys that fail to answer are listed with the error.
-pub fn list(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Vec<KeySummary>> {
+/// Every selected key with its model (named by the catalogue, else by `mds`); keys that fail
+/// to answer are listed with the error.
+pub fn list(
+    device: Option<&str>,
+    virtual_dir: Option<&Path>,
+    mds: Option<&Blob>,
+) -> Result<Vec<KeySummary>> {
     let mut out = Vec::new();
     for key in discover(device, virtual_dir)? {
         let (label, source) = (key.label.clone(), key.source.clone());
         out.push(match key.open() {
-            Ok(dev) => summarize(label, source, Some(dev.info()), None),
-            Err(e) => summarize(label, source, None, Some(e.to_string())),
+            Ok(dev) => summarize(label, source, Some(dev.info()), None, mds),
+            Err(e) => summarize(label, source, None, Some(e.to_string()), mds),
         });
     }
     Ok(out)
 }
 
 /// Full description of one opened key.
-pub fn report(label: &str, source: KeySource, dev: &mut Device) -> KeyReport {
+pub fn report(label: &str, source: KeySource, dev: &mut Device, mds: Option<&Blob>) -> KeyReport {
     let pin_retries = match dev.info().pin_set() {
         Some(true) => pin::get_retries(dev).ok().map(|r| r.retries),
         _ => None,
     };
     let vendor = catalogue::lookup(&dev.info().aaguid).map(|m| m.vendor.as_str());
     KeyReport {
-        summary: summarize(label.to_string(), source, Some(dev.info()), None),
+        summary: summarize(label.to_string(), source, Some(dev.info()), None, mds),
         pin_retries,
         firmware: dev
             .info()

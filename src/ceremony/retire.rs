@@ -132,22 +132,15 @@ pub fn retire(
             "nothing was changed",
         ));
     }
-    let mut progress = Progress {
-        ceremony: Ceremony::Retire,
-        step: Step::Started,
-        label: label.to_string(),
-        account: ks.accounts().join(", "),
-        location: ks.location.clone().unwrap_or_default(),
-        seal: None,
-        model: ks.model.clone(),
-        operators: operators.to_vec(),
-        user_id: None,
-        response_item: None,
-        response_out: None,
-        tenant: None,
-        request_item: None,
-        updated: String::new(),
-    };
+    let mut progress = Progress::new(
+        Ceremony::Retire,
+        Step::Started,
+        label,
+        ks.accounts().join(", "),
+        ks.location.clone().unwrap_or_default(),
+        ks.model.clone(),
+        operators,
+    );
     progress.save(kit, Step::Started)?;
     let mut done = Vec::new();
     if let Some(graph) = graph {

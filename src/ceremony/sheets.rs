@@ -96,8 +96,9 @@ pub fn write_sheet(
     Ok(Printed { head, pdf })
 }
 
-/// After a ceremony: the custody sheets of `locations` and the check report,
-/// refreshed in the kit's `sheets/` folder.
+/// After a ceremony: the custody sheets of `locations`, the check report and the
+/// emergency sheet (which names every envelope's place and seal), refreshed in the kit's
+/// `sheets/` folder, so the binder's front page never shows an envelope that has changed.
 pub fn refresh_kit_sheets(
     kit: &Kit,
     locations: &[String],
@@ -116,7 +117,7 @@ pub fn refresh_kit_sheets(
         .map(|l| Sheet::Custody {
             location: l.clone(),
         })
-        .chain([Sheet::Check]);
+        .chain([Sheet::Check, Sheet::Emergency]);
     for sheet in sheets {
         let path = dir.join(sheet.file_name());
         print_sheet(kit, &sheet, Paper::A4, &path, operators)?;

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{print_json, GlobalArgs};
-use crate::attestation::{self, AttestationReport, Policy, Trust, TrustStore};
+use crate::attestation::{self, mds, AttestationReport, Policy, Trust, TrustStore};
 use crate::error::{Error, Result};
 use crate::webauthn::{b64, AttestationObject};
 
@@ -54,6 +54,29 @@ struct JsonOut<'a> {
     accepted: bool,
     #[serde(flatten)]
     report: &'a AttestationReport,
+    /// What the kit's MDS BLOB says of the model (absent without a BLOB or an entry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mds: Option<&'a MdsView>,
+}
+
+/// The kit's MDS BLOB on one model.
+#[derive(Serialize)]
+struct MdsView {
+    description: Option<String>,
+    latest_status: Option<String>,
+    certified: bool,
+    security_notice: bool,
+}
+
+impl MdsView {
+    fn of(e: &mds::Entry) -> MdsView {
+        MdsView {
+            description: e.description.clone(),
+            latest_status: e.latest_status().map(|s| s.status.clone()),
+            certified: e.certified(),
+            security_notice: e.security_notice().is_some(),
+        }
+    }
 }
 
 fn verify(args: &VerifyArgs, g: &GlobalArgs) -> Result<()> {
@@ -66,9 +89,17 @@ fn verify(args: &VerifyArgs, g: &GlobalArgs) -> Result<()> {
     })?;
     let obj = AttestationObject::parse(&cbor)?;
     let cdh = client_data_hash(args)?;
-    let store = trust_store(args, g)?;
+    let mut store = trust_store(args, g)?;
+    // The kit's MDS BLOB, when imported: the model's roots, its name and its status.
+    let blob = mds::load(&g.kit)?;
+    let aaguid = obj.auth_data.attested.as_ref().map(|a| a.aaguid);
+    let entry = blob.as_ref().zip(aaguid).and_then(|(b, a)| {
+        b.add_roots_for(&a, &mut store);
+        b.entry(&a)
+    });
+    let mds_view = entry.map(MdsView::of);
 
-    let report = match attestation::verify_attestation(
+    let mut report = match attestation::verify_attestation(
         &obj,
         &cdh,
         &store,
@@ -85,13 +116,20 @@ fn verify(args: &VerifyArgs, g: &GlobalArgs) -> Result<()> {
             return Err(e.into());
         }
     };
+    if let Some(notice) = entry.and_then(mds::Entry::security_notice) {
+        report.problems.push(format!(
+            "the FIDO Metadata Service lists a security notice for this model: {}",
+            notice.status
+        ));
+    }
     if g.json {
         print_json(&JsonOut {
             accepted: report.accepted(),
             report: &report,
+            mds: mds_view.as_ref(),
         })?;
     } else {
-        print_human(&report);
+        print_human(&report, mds_view.as_ref());
     }
     if report.accepted() {
         Ok(())
@@ -103,7 +141,7 @@ fn verify(args: &VerifyArgs, g: &GlobalArgs) -> Result<()> {
     }
 }
 
-fn print_human(r: &AttestationReport) {
+fn print_human(r: &AttestationReport, mds: Option<&MdsView>) {
     let alg = r.algorithm.as_deref().unwrap_or("?");
     let sig = if r.signature_verified {
         "signature verified"
@@ -126,7 +164,21 @@ fn print_human(r: &AttestationReport) {
     crate::outln!("AAGUID:       {} ({cert_aaguid})", r.aaguid);
     match &r.model {
         Some(m) => crate::outln!("model:        {} {}", m.vendor, m.model),
-        None => crate::outln!("model:        unknown (AAGUID not in the catalogue)"),
+        None => match mds.and_then(|m| m.description.as_deref()) {
+            Some(d) => crate::outln!("model:        {d} (from the kit's MDS BLOB)"),
+            None => crate::outln!("model:        unknown (AAGUID not in the catalogue)"),
+        },
+    }
+    if let Some(m) = mds {
+        crate::outln!(
+            "MDS status:   {}{}",
+            m.latest_status.as_deref().unwrap_or("no status report"),
+            if m.security_notice {
+                " (a FIDO security notice: do not enroll this model)"
+            } else {
+                ""
+            }
+        );
     }
     if let Some(fp) = &r.certificate_sha256 {
         crate::outln!("cert SHA-256: {fp}");

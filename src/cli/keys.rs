@@ -38,6 +38,15 @@ pub enum KeysCmd {
     Virtual(super::virtual_keys::VirtualKeysCmd),
 }
 
+/// The kit's MDS BLOB, for model names the catalogue lacks. Listing keys is a diagnosis:
+/// a missing kit or an unreadable BLOB is a warning, never a refusal.
+fn kit_blob(g: &GlobalArgs) -> Option<crate::attestation::mds::Blob> {
+    crate::attestation::mds::load(&g.kit).unwrap_or_else(|e| {
+        eprintln!("warning: model names from the MDS BLOB are unavailable: {e}");
+        None
+    })
+}
+
 pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
     let device = g.device.as_deref();
     let virtual_dir = g.virtual_dir.as_deref();
@@ -45,7 +54,7 @@ pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
         #[cfg(feature = "rehearsal")]
         KeysCmd::Virtual(c) => super::virtual_keys::run(c, g),
         KeysCmd::List => {
-            let found = keys::list(device, virtual_dir)?;
+            let found = keys::list(device, virtual_dir, kit_blob(g).as_ref())?;
             if g.json {
                 return print_json(&found);
             }
@@ -59,7 +68,7 @@ pub fn run(cmd: KeysCmd, g: &GlobalArgs) -> Result<()> {
         }
         KeysCmd::Info => {
             let (key, mut dev) = open_one(device, virtual_dir)?;
-            let report = keys::report(&key.label, key.source, &mut dev);
+            let report = keys::report(&key.label, key.source, &mut dev, kit_blob(g).as_ref());
             if g.json {
                 return print_json(&report);
             }

@@ -231,12 +231,42 @@ pub fn main() -> i32 {
     }
 }
 
+/// clap's own errors (unknown option, missing value): exit 2, and under `--json` also the
+/// error document on stdout, so a script reading stdout always gets JSON. Help and version
+/// are text by nature and exit 0.
 fn usage_error(e: clap::Error) -> i32 {
     let _ = e.print();
     match e.kind() {
         clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-        _ => 2,
+        _ => {
+            let json = std::env::args_os()
+                .skip(1)
+                .take_while(|a| a != "--")
+                .any(|a| a == "--json");
+            if json {
+                output::print_json_error(&usage_error_of(&e));
+            }
+            2
+        }
     }
+}
+
+/// clap's message as glasskey's error: its first line is what went wrong; its usage line,
+/// what to type instead.
+fn usage_error_of(e: &clap::Error) -> Error {
+    let text = e.render().to_string();
+    let what = text
+        .lines()
+        .next()
+        .unwrap_or("the command line is not valid")
+        .trim_start_matches("error: ")
+        .to_string();
+    let usage = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(|u| format!("usage: {u}; "))
+        .unwrap_or_default();
+    Error::input(what, format!("{usage}see `glasskey --help`"))
 }
 
 /// The subcommand path as typed: "ledger show", "report custody".
