@@ -27,7 +27,7 @@ PEER_APT := libclang-dev fido2-tools libfido2-dev python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build release demo test interop hw-test lint fmt install install-rehearsal lean-check uninstall setup-test setup-peers clean \
-	setup-fuzz fuzz fuzz-smoke setup-audit audit deny
+	setup-fuzz fuzz fuzz-cmin fuzz-coverage fuzz-smoke setup-audit audit deny
 
 all: build
 
@@ -140,18 +140,36 @@ setup-fuzz:
 	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
 
 # Long campaign: one target at a time at low priority; new inputs grow fuzz/corpus-work/
-# (minimise with `cargo fuzz cmin` before committing into fuzz/corpus/).
+# (minimise into fuzz/corpus/ with `make fuzz-cmin`). A finding does not stop the campaign: every
+# target runs, each line of the summary gives its executions, coverage and outcome, and the
+# make fails at the end if any target found something (fuzz/artifacts/<target>/).
 fuzz: setup-fuzz
 	cd fuzz && $(CARGO) $(FUZZ_BUILD)
 	@mkdir -p fuzz/corpus-work fuzz/logs
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@failed=(); for t in $(FUZZ_TARGETS); do \
 	  mkdir -p fuzz/corpus-work/$$t; \
-	  echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
 	  (cd fuzz && nice -n 19 $(CARGO) $(FUZZ_BUILD:build=run) $$t corpus-work/$$t corpus/$$t -- \
 	    $(FUZZ_FLAGS) -max_len=$(fuzz_max_len) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1) > fuzz/logs/$$t.log 2>&1 \
-	    || { echo "!! $$t found a crash: see fuzz/logs/$$t.log and fuzz/artifacts/$$t/"; exit 1; }; \
-	  grep -E '^stat::number_of_executed_units|#[0-9]+ +DONE' fuzz/logs/$$t.log | tail -2; \
+	    && outcome=ok || { outcome="FOUND (fuzz/logs/$$t.log, fuzz/artifacts/$$t/)"; failed+=($$t); }; \
+	  printf '%-22s execs %-11s %s  %s\n' $$t \
+	    "$$(grep -o 'number_of_executed_units: [0-9]*' fuzz/logs/$$t.log | tail -1 | grep -o '[0-9]*$$')" \
+	    "$$(grep -oE 'cov: [0-9]+ ft: [0-9]+' fuzz/logs/$$t.log | tail -1)" "$$outcome"; \
+	done; \
+	[ $${#failed[@]} -eq 0 ] || { echo "!! findings in: $${failed[*]}"; exit 1; }
+
+# Minimise each campaign corpus together with the committed seeds back into fuzz/corpus/.
+fuzz-cmin: setup-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+	  [ -d fuzz/corpus-work/$$t ] || continue; \
+	  cp -n fuzz/corpus-work/$$t/* fuzz/corpus/$$t/ 2>/dev/null || true; \
+	  (cd fuzz && $(CARGO) $(FUZZ_BUILD:build=cmin) $$t corpus/$$t -- -max_len=$(fuzz_max_len)) > fuzz/logs/$$t.cmin.log 2>&1 \
+	    || { echo "!! cmin of $$t failed: fuzz/logs/$$t.cmin.log"; exit 1; }; \
+	  echo "$$t: $$(ls fuzz/corpus/$$t | wc -l) inputs, $$(du -sk fuzz/corpus/$$t | cut -f1) KiB"; \
 	done
+
+# Line coverage of src/ under the committed corpora (nightly llvm-cov; fuzz/coverage.sh).
+fuzz-coverage:
+	fuzz/coverage.sh
 
 # CI: every target for FUZZ_SMOKE_SECONDS from the committed corpus (into a scratch copy,
 # so the tree stays clean). A crash fails the build and names the artifact.

@@ -1,7 +1,7 @@
 //! The fault matrix: each ceremony (online enroll, split enroll of two items,
 //! register, check, retire) is interrupted at each of its step boundaries by
 //! each fault (SIGINT, SIGKILL, a failing printer, Graph 503, a read-only kit,
-//! the key removed). Afterwards `glasskey resume` (or a re-run) must reach the
+//! the key pulled out under the open device). Afterwards `glasskey resume` (or a re-run) must reach the
 //! same end state as an uninterrupted run — or stop with exactly one next step —
 //! and no key may be left with a PIN that neither the ledger nor the journal knows.
 //! The matrix size and its results are printed at the end.
@@ -23,6 +23,9 @@ const PIN: &str = "5718293046";
 enum Fault {
     Sigint,
     Sigkill,
+    /// The key pulled out of its port (`keys virtual-unplug` under the open device),
+    /// then put back once glasskey has ended.
+    KeyRemoved,
 }
 
 /// A glasskey run whose stdin we feed and whose stderr we watch.
@@ -110,7 +113,7 @@ impl Run {
     fn hit(&mut self, fault: Fault) -> Option<i32> {
         let sig = match fault {
             Fault::Sigint => "-INT",
-            Fault::Sigkill => "-KILL",
+            Fault::Sigkill | Fault::KeyRemoved => "-KILL",
         };
         let _ = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
@@ -252,7 +255,7 @@ fn fault_matrix_online_enroll() {
         ("seal_prompt", "type the seal number", ""),
     ];
     for (i, (boundary, marker, printer)) in boundaries.iter().enumerate() {
-        for fault in [Fault::Sigint, Fault::Sigkill] {
+        for fault in [Fault::Sigint, Fault::Sigkill, Fault::KeyRemoved] {
             let mut story = Story::new(true, None);
             let key = format!("k{i}");
             story.virtual_key(&key, "a");
@@ -292,9 +295,35 @@ fn fault_matrix_online_enroll() {
                 run.say(PIN);
             }
             assert!(run.wait_for(marker), "{boundary}: {}", run.output());
-            let code = run.hit(fault);
-            if matches!(fault, Fault::Sigint) {
-                assert_eq!(code, Some(130), "{boundary} SIGINT: {}", run.output());
+            if let Fault::KeyRemoved = fault {
+                story.ok(&["keys", "virtual-unplug", &key], "");
+                // Answer the prompt glasskey waits at, so it goes on to meet the missing key.
+                match *boundary {
+                    "pin_prompt" => {
+                        run.say(PIN);
+                        run.say(PIN);
+                    }
+                    "seal_prompt" => run.say("S-1"),
+                    _ => {}
+                }
+                let code = run.finish();
+                // At the seal prompt the key's work is done: the run ends well. Elsewhere
+                // the key is gone: a device failure (3), never a hang or a panic.
+                let want = if *boundary == "seal_prompt" { 0 } else { 3 };
+                assert_eq!(code, Some(want), "{boundary} key removed: {}", run.output());
+                if want == 3 {
+                    assert!(
+                        run.output().contains("glasskey resume"),
+                        "{boundary}: the next step is named: {}",
+                        run.output()
+                    );
+                }
+                story.ok(&["keys", "virtual-insert", &key], "");
+            } else {
+                let code = run.hit(fault);
+                if matches!(fault, Fault::Sigint) {
+                    assert_eq!(code, Some(130), "{boundary} SIGINT: {}", run.output());
+                }
             }
             assert!(
                 no_orphan_pin(&mut story, &key, label),
@@ -424,7 +453,7 @@ fn fault_matrix_check() {
         ("reseal_prompt", "new seal number", "y"),
     ];
     for (boundary, marker, first) in boundaries {
-        for fault in [Fault::Sigint, Fault::Sigkill] {
+        for fault in [Fault::Sigint, Fault::Sigkill, Fault::KeyRemoved] {
             let mut story = Story::new(true, None);
             story.virtual_key("k", "a");
             enroll_clean(&mut story, "k", "K", "S-1");
@@ -436,14 +465,36 @@ fn fault_matrix_check() {
                 run.say(PIN);
             }
             assert!(run.wait_for(marker), "{boundary}: {}", run.output());
-            let code = run.hit(fault);
-            if matches!(fault, Fault::Sigint) {
-                assert_eq!(code, Some(130), "{boundary} SIGINT: {}", run.output());
+            let retries_before = key_state(&story, "k")["pin_retries"].clone();
+            let mut resealed = false;
+            if let Fault::KeyRemoved = fault {
+                story.ok(&["keys", "virtual-unplug", "k"], "");
+                run.say(match boundary {
+                    "plugged_prompt" => "y",
+                    "pin_prompt" => PIN,
+                    _ => "S-2",
+                });
+                let code = run.finish();
+                resealed = boundary == "reseal_prompt";
+                // Once the check has its answer the key is not needed to reseal.
+                let want = if resealed { 0 } else { 3 };
+                assert_eq!(code, Some(want), "{boundary} key removed: {}", run.output());
+                story.ok(&["keys", "virtual-insert", "k"], "");
+                // A pulled key spends no PIN retry.
+                assert_eq!(key_state(&story, "k")["pin_retries"], retries_before);
+            } else {
+                let code = run.hit(fault);
+                if matches!(fault, Fault::Sigint) {
+                    assert_eq!(code, Some(130), "{boundary} SIGINT: {}", run.output());
+                }
             }
             let audit = text(&story.run(&["audit"], ""));
-            assert!(audit.contains("OPEN"), "{boundary}: {audit}");
+            assert_eq!(audit.contains("OPEN"), !resealed, "{boundary}: {audit}");
             let plan = story.ok(&["resume", "--dry-run"], "");
-            let end = if plan.contains("check --key") {
+            let end = if resealed {
+                assert!(plan.contains("nothing is half done"), "{plan}");
+                "finished: the key was not needed to reseal"
+            } else if plan.contains("check --key") {
                 story.check(0, "k", "K", "S-2", Some(PIN), &[]);
                 "one next step: check again, passed"
             } else {

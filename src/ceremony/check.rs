@@ -462,6 +462,10 @@ fn pin_assertion(
             client_data_hash,
         ) {
             Ok(a) => return Ok(Ok(a)),
+            // The key was pulled out, went silent or Ctrl-C cancelled: the check has no
+            // answer, which is not a failed check. Stop; the envelope stays OPEN and
+            // `resume` names the check to run again.
+            Err(CtapError::Hid(e)) => return Err(CtapError::Hid(e).into()),
             Err(e) => e,
         };
         let left = match &err {

@@ -83,6 +83,16 @@ pub fn discover(device: Option<&str>, virtual_dir: Option<&Path>) -> Result<Vec<
             })
             .collect();
         if let (Some(name), true) = (device, keys.is_empty()) {
+            // Unplugged (`keys virtual-unplug`): absent like a USB key out of its port.
+            let unplugged = dir
+                .join(crate::virtual_key::UNPLUGGED_DIR)
+                .join(format!("{name}.json"));
+            if unplugged.is_file() {
+                return Err(Error::device(
+                    format!("virtual key '{name}' is not plugged in"),
+                    format!("plug it in (`glasskey keys virtual-insert {name}`) and run the command again"),
+                ));
+            }
             return Err(Error::input(
                 format!("no virtual key named '{name}' in {}", dir.display()),
                 "give --device the file stem of a key in the --virtual folder",

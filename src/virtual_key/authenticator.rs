@@ -154,6 +154,12 @@ impl Authenticator {
         if self.dirty {
             self.dirty = false;
             if let Some(path) = &self.path {
+                // Unplugged mid-command (`keys virtual-unplug` moved the state file): the
+                // change is lost, as it may be on a real key pulled out while working, and
+                // the moved file stays the key's one state.
+                if !path.exists() {
+                    return vec![Status::Other.code()];
+                }
                 if let Err(e) = self.state.save(path) {
                     eprintln!("virtual key: {e}");
                     return vec![Status::Other.code()];

@@ -243,7 +243,10 @@ pub fn open_dir(dir: &Path) -> crate::Result<Vec<VirtualDevice>> {
         let mut device = open_device(&path, None)?;
         device.auth.powered_up_ago(inserted_ago(dir, &name));
         out.push(VirtualDevice {
-            transport: Box::new(InProcessTransport::spawn(device, format!("virtual:{name}"))),
+            transport: Box::new(
+                InProcessTransport::spawn(device, format!("virtual:{name}"))
+                    .unplugged_when_moved(path.clone()),
+            ),
             name,
             path,
         });

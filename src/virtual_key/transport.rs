@@ -22,6 +22,9 @@ pub struct InProcessTransport {
     unread: VecDeque<Report>,
     thread: Option<JoinHandle<()>>,
     name: String,
+    /// The key's state file: once it is gone from its place (`keys virtual-unplug` moved
+    /// it), the key is unplugged and every exchange fails as a yanked USB key's does.
+    plugged_at: Option<std::path::PathBuf>,
 }
 
 impl InProcessTransport {
@@ -42,12 +45,32 @@ impl InProcessTransport {
             unread: VecDeque::new(),
             thread: Some(thread),
             name,
+            plugged_at: None,
         }
+    }
+
+    /// Watch the key's state file: removing it from `path` unplugs the key under an open
+    /// device, as pulling a real key out of its port does.
+    pub fn unplugged_when_moved(mut self, path: std::path::PathBuf) -> InProcessTransport {
+        self.plugged_at = Some(path);
+        self
+    }
+
+    /// Gone: the state file left its place. The link to the device thread is dropped.
+    fn pulled_out(&mut self) -> bool {
+        if self.plugged_at.as_ref().is_some_and(|p| !p.exists()) {
+            self.to_device = None;
+            return true;
+        }
+        false
     }
 }
 
 impl Transport for InProcessTransport {
     fn write_report(&mut self, report: &Report) -> Result<(), TransportError> {
+        if self.pulled_out() {
+            return Err(TransportError::Disconnected(self.name.clone()));
+        }
         self.to_device
             .as_ref()
             .and_then(|tx| tx.send(*report).ok())
@@ -58,14 +81,29 @@ impl Transport for InProcessTransport {
         if let Some(r) = self.unread.pop_front() {
             return Ok(Some(r));
         }
-        match self.from_device.recv_timeout(timeout) {
-            Ok(batch) => {
-                self.unread.extend(batch);
-                Ok(self.unread.pop_front())
+        // A watched key is looked at every 100 ms, so a pull during a long wait (a touch)
+        // is seen as soon as a real key's would be.
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.pulled_out() {
+                return Err(TransportError::Disconnected(self.name.clone()));
             }
-            Err(RecvTimeoutError::Timeout) => Ok(None),
-            Err(RecvTimeoutError::Disconnected) => {
-                Err(TransportError::Disconnected(self.name.clone()))
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let slice = if self.plugged_at.is_some() {
+                left.min(Duration::from_millis(100))
+            } else {
+                left
+            };
+            match self.from_device.recv_timeout(slice) {
+                Ok(batch) => {
+                    self.unread.extend(batch);
+                    return Ok(self.unread.pop_front());
+                }
+                Err(RecvTimeoutError::Timeout) if left > slice => continue,
+                Err(RecvTimeoutError::Timeout) => return Ok(None),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(TransportError::Disconnected(self.name.clone()))
+                }
             }
         }
     }
