@@ -116,6 +116,16 @@ fn open_channel(reports: Vec<Report>) -> Option<Channel> {
     Some(ch)
 }
 
+/// Every ERROR initialisation frame (command byte 0xBF on the wire, any channel) in a
+/// script gets a code that is not busy: see [`not_busy`].
+fn neutralise_busy(reports: &mut [Report]) {
+    for r in reports.iter_mut() {
+        if r[4] == Command::Error as u8 | 0x80 {
+            r[7] = not_busy(r[7]);
+        }
+    }
+}
+
 /// Busy codes make the channel sleep and retry (bounded by design at 5 s); the
 /// fuzzer would only learn to be slow with them, so scripts never carry them.
 fn not_busy(code: u8) -> u8 {
@@ -215,10 +225,6 @@ fn push_op(out: &mut Vec<Report>, op: &HidOp, cid: u32) {
             let mut r = [0u8; REPORT_LEN];
             r[..32].copy_from_slice(a);
             r[32..].copy_from_slice(b);
-            // an ERROR on our channel must not be a busy code (see not_busy)
-            if r[..4] == cid.to_be_bytes() && r[4] == Command::Error as u8 {
-                r[7] = not_busy(r[7]);
-            }
             out.push(r);
         }
     }
@@ -233,16 +239,11 @@ pub fn ctaphid_stream(data: &[u8]) {
     for op in script.before_init.iter().take(16) {
         push_op(&mut reports, op, BROADCAST_CID);
     }
-    // a busy error before INIT makes the channel back off and retry
-    for r in reports.iter_mut() {
-        if r[..4] == BROADCAST_CID.to_be_bytes() && r[4] == Command::Error as u8 {
-            r[7] = not_busy(r[7]);
-        }
-    }
     reports.push(init_answer());
     for op in script.ops.iter().take(256) {
         push_op(&mut reports, op, CID);
     }
+    neutralise_busy(&mut reports);
     let Some(mut ch) = open_channel(reports) else {
         return;
     };
@@ -274,20 +275,14 @@ pub fn ctaphid_reports(data: &[u8]) {
     for chunk in data.chunks(REPORT_LEN).take(200) {
         let mut r = [0u8; REPORT_LEN];
         r[..chunk.len()].copy_from_slice(chunk);
-        // captures use their own channel id: map the first report's to ours
-        if r[4] == Command::Error as u8 | 0x80 || r[4] == Command::Error as u8 {
-            r[7] = not_busy(r[7]);
-        }
         reports.push(r);
     }
+    neutralise_busy(&mut reports);
     if let Some(first) = data.get(..4) {
         let theirs = [first[0], first[1], first[2], first[3]];
         for r in reports.iter_mut().skip(1) {
             if r[..4] == theirs {
                 r[..4].copy_from_slice(&CID.to_be_bytes());
-            }
-            if r[..4] == CID.to_be_bytes() && r[4] == Command::Error as u8 {
-                r[7] = not_busy(r[7]);
             }
         }
     }

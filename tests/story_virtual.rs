@@ -374,6 +374,55 @@ fn story_retire_deletes_the_method_records_it_and_drops_it_from_the_sheet() {
         }
         _ => skip::skip("the custody-sheet part: pdftotext (poppler-utils) is not installed"),
     }
+
+    // Destroying the envelope is recorded once, for a retired key only; the sheet then
+    // stops asking for it.
+    let out = story.exits(
+        2,
+        &["retire", "--key", "bg2-vault", "--envelope-destroyed", "--yes"],
+        "",
+    );
+    assert!(out.contains("not retired"), "{out}");
+    let out = story.exits(
+        2,
+        &["retire", "--key", "bg1-vault", "--envelope-destroyed"],
+        "n\n",
+    );
+    assert!(out.contains("not confirmed"), "{out}");
+    let out = story.ok(
+        &[
+            "retire",
+            "--key",
+            "bg1-vault",
+            "--envelope-destroyed",
+            "--operator",
+            "Alice",
+            "--operator",
+            "Bob",
+        ],
+        "y\n",
+    );
+    assert!(out.contains("destroyed"), "{out}");
+    let ledger = story.ledger_json();
+    let destroyed = ledger["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"]["type"] == "envelope_destroyed")
+        .cloned()
+        .expect("envelope_destroyed event");
+    assert_eq!(destroyed["event"]["key"], "bg1-vault");
+    assert_eq!(destroyed["operators"], serde_json::json!(["Alice", "Bob"]));
+    story.exits(
+        2,
+        &["retire", "--key", "bg1-vault", "--envelope-destroyed", "--yes"],
+        "",
+    );
+    if let Some(after) = sheet_text(&mut story, "vault") {
+        assert!(!after.contains("bg1-vault"), "{after}");
+        assert!(!after.contains("REMOVE AND DESTROY"), "{after}");
+    }
+    story.ledger_verifies();
     story.assert_no_pin_anywhere(&[PIN_A, PIN_B, PIN_C, PIN_D]);
 }
 

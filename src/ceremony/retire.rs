@@ -165,7 +165,9 @@ pub fn retire(
     progress.finish(kit)?;
     done.push(format!("key {label} recorded as retired"));
     if !matches!(ks.custody, Custody::Unsealed) {
-        done.push(format!("remove and destroy the envelope of {what}"));
+        done.push(format!(
+            "remove and destroy the envelope of {what}, then record it: `glasskey retire --key {label} --envelope-destroyed`"
+        ));
     }
     Ok(done)
 }
@@ -195,4 +197,65 @@ pub(super) fn delete_methods(graph: &GraphClient, ks: &KeyState) -> Result<Vec<S
         }
     }
     Ok(done)
+}
+
+/// Record that a retired key's envelope was taken out and destroyed, after a confirmation
+/// naming it; the custody sheet then stops listing it under "remove and destroy". Only a
+/// retired key's envelope, and only once.
+pub fn record_envelope_destroyed(
+    kit: &Kit,
+    label: &str,
+    operators: &[String],
+    assume_yes: bool,
+    op: &mut dyn Operator,
+) -> Result<String> {
+    let state = kit.state()?;
+    let ks = state.keys.get(label).ok_or_else(|| {
+        Error::input(
+            format!("no key labelled '{label}' in the ledger"),
+            "list keys with `glasskey ledger show`",
+        )
+    })?;
+    match &ks.retired {
+        None => {
+            return Err(Error::input(
+                format!("key {label} is not retired: its envelope must stay sealed"),
+                format!("retire it first (`glasskey retire --key {label}`), then destroy the envelope"),
+            ))
+        }
+        Some(r) if r.envelope_destroyed.is_some() => {
+            return Err(Error::input(
+                format!("the envelope of key {label} is already recorded destroyed"),
+                "nothing to do",
+            ))
+        }
+        Some(_) => {}
+    }
+    let seal = match &ks.custody {
+        Custody::Sealed { seal, .. } | Custody::Opened { seal, .. } => Some(seal.clone()),
+        Custody::Unsealed => None,
+    };
+    let what = match &seal {
+        Some(s) => format!("envelope {s} of retired key {label}"),
+        None => format!("retired key {label} (no envelope)"),
+    };
+    if !assume_yes
+        && !op.confirm(&format!(
+            "record that {what} was destroyed, in front of {}?",
+            operators.join(" and ")
+        ))?
+    {
+        return Err(Error::input(
+            format!("destruction of {what} not confirmed"),
+            "nothing was recorded",
+        ));
+    }
+    kit.append(
+        operators,
+        Event::EnvelopeDestroyed {
+            key: label.to_string(),
+            seal,
+        },
+    )?;
+    Ok(format!("recorded: {what} destroyed"))
 }

@@ -144,7 +144,8 @@ pub fn prove_sign_in(
         ));
     }
     op.say(&format!(
-        "sign in now as {account} at https://entra.microsoft.com with key {}, in a private browser window; glasskey waits for Entra's sign-in log (it can lag several minutes)",
+        "sign in now as {account} at {} with key {}, in a private browser window; glasskey waits for Entra's sign-in log (it can lag several minutes)",
+        kit.config().sign_in_url(),
         key.unwrap_or("(the checked key)")
     ));
     let started = std::time::Instant::now();

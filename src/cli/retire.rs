@@ -18,6 +18,10 @@ pub struct RetireArgs {
     /// Also factory-reset the key (it must be plugged in).
     #[arg(long)]
     pub reset: bool,
+    /// Record that the retired key's envelope (and the key in it) was destroyed; the custody
+    /// sheet stops listing it under "remove and destroy". Nothing else is done.
+    #[arg(long, conflicts_with_all = ["offline", "reset", "dry_run"])]
+    pub envelope_destroyed: bool,
     /// Skip the confirmation (scripts).
     #[arg(long)]
     pub yes: bool,
@@ -31,6 +35,10 @@ pub struct RetireArgs {
 
 pub fn run(args: RetireArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     let kit = session::open_kit(g)?;
+    // A retired key's envelope: the one command about a key that is no longer active.
+    if args.envelope_destroyed {
+        return envelope_destroyed(&kit, &args, g);
+    }
     super::suggest::known_label(&kit.state()?, &args.key)?;
     let (pf, steps) =
         crate::ceremony::retire::preflight(&kit, &args.key, !args.offline, args.reset);
@@ -77,6 +85,35 @@ pub fn run(args: RetireArgs, g: &super::GlobalArgs) -> crate::Result<()> {
     for d in done {
         crate::outln!("{d}");
     }
+    for path in sheets {
+        crate::outln!("updated {} — print it for the binder", path.display());
+    }
+    Ok(())
+}
+
+/// `retire --key L --envelope-destroyed`: the last step of a retirement.
+fn envelope_destroyed(
+    kit: &crate::ledger::Kit,
+    args: &RetireArgs,
+    g: &super::GlobalArgs,
+) -> crate::Result<()> {
+    let mut op = session::TerminalOperator {
+        assume_yes: args.yes,
+    };
+    let operators = session::operators(&args.operators)?;
+    let done = crate::ceremony::retire::record_envelope_destroyed(
+        kit, &args.key, &operators, args.yes, &mut op,
+    )?;
+    let locations: Vec<String> = kit.config().location_ids();
+    let sheets = crate::ceremony::sheets::refresh_kit_sheets(kit, &locations, &operators)?;
+    if g.json {
+        return super::print_json(&serde_json::json!({
+            "key": args.key,
+            "done": [done],
+            "sheets": sheets,
+        }));
+    }
+    crate::outln!("{done}");
     for path in sheets {
         crate::outln!("updated {} — print it for the binder", path.display());
     }

@@ -177,6 +177,9 @@ pub enum Event {
     },
     /// The key left the program.
     KeyRetired { key: String, reason: String },
+    /// A retired key's envelope (and the key in it) was taken out and destroyed, in front
+    /// of the operators named on the record; the custody sheet stops listing it.
+    EnvelopeDestroyed { key: String, seal: Option<String> },
     /// An enrollment stopped after the key was changed (PIN set, perhaps a credential
     /// made): the key must be reset before it is used again.
     EnrollmentAbandoned {
@@ -259,6 +262,7 @@ impl Event {
             | Event::LivenessChecked { key, .. }
             | Event::KeyMoved { key, .. }
             | Event::KeyRetired { key, .. }
+            | Event::EnvelopeDestroyed { key, .. }
             | Event::CredentialAttested { key, .. }
             | Event::CheckWitnessed { key, .. } => Some(key),
             Event::SignInEvidence { key, .. } => key.as_deref(),
@@ -280,6 +284,7 @@ impl Event {
             Event::LivenessChecked { .. } => "liveness_checked",
             Event::KeyMoved { .. } => "key_moved",
             Event::KeyRetired { .. } => "key_retired",
+            Event::EnvelopeDestroyed { .. } => "envelope_destroyed",
             Event::EnrollmentAbandoned { .. } => "enrollment_abandoned",
             Event::KeyReset { .. } => "key_reset",
             Event::SheetPrinted { .. } => "sheet_printed",

@@ -108,6 +108,8 @@ pub struct CheckRecord {
 pub struct Retirement {
     pub time: Timestamp,
     pub reason: String,
+    /// When the retired key's envelope was recorded destroyed (`retire --envelope-destroyed`).
+    pub envelope_destroyed: Option<Timestamp>,
 }
 
 /// `t + days`, or the latest time `time` can represent when that overflows.
@@ -386,8 +388,20 @@ impl State {
                 k.retired = Some(Retirement {
                     time: r.time,
                     reason: reason.clone(),
+                    envelope_destroyed: None,
                 })
             }
+            Event::EnvelopeDestroyed { .. } => match &mut k.retired {
+                Some(retirement) => {
+                    retirement.envelope_destroyed = Some(r.time);
+                    k.custody = Custody::Unsealed;
+                }
+                None => {
+                    warn = Some(format!(
+                        "event {seq}: the envelope of key '{label}' was recorded destroyed, but the key is not retired"
+                    ))
+                }
+            },
             Event::CheckWitnessed {
                 head_seq,
                 head_hash,

@@ -36,7 +36,12 @@ pub fn custody_sheet(ctx: &SheetContext, location: &str) -> Result<Vec<u8>, Repo
         .state
         .keys
         .values()
-        .filter(|k| k.retired.is_some() && k.location.as_deref() == Some(location))
+        .filter(|k| {
+            k.retired
+                .as_ref()
+                .is_some_and(|r| r.envelope_destroyed.is_none())
+                && k.location.as_deref() == Some(location)
+        })
         .collect();
     retired.sort_by_key(|k| natural_key(&k.label));
 
