@@ -857,3 +857,189 @@ fn fault_matrix_retire() {
         eprintln!("  {k}: {v}");
     }
 }
+
+/// A kit on its own small tmpfs, so the disk can fill up or turn read-only under a run.
+/// Unmounted on drop. `None` where this test cannot mount (not root).
+struct KitDisk {
+    mount: PathBuf,
+}
+
+impl KitDisk {
+    fn put_kit_on_it(story: &mut Story) -> Option<KitDisk> {
+        let mount = story.dir().join("kitfs");
+        std::fs::create_dir_all(&mount).ok()?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs"])
+            .arg(&mount)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            return None;
+        }
+        let disk = KitDisk { mount };
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(story.kit.join("."))
+            .arg(&disk.mount)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(copied, "cannot copy the kit onto the tmpfs");
+        story.kit = disk.mount.clone();
+        Some(disk)
+    }
+
+    /// Fill every free byte (as a full disk is).
+    fn fill(&self) {
+        let _ = Command::new("dd")
+            .args(["if=/dev/zero", "bs=64k"])
+            .arg(format!("of={}", self.mount.join("filler").display()))
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    fn read_only(&self, on: bool) {
+        let opt = if on { "remount,ro" } else { "remount,rw" };
+        let ok = Command::new("mount")
+            .args(["-o", opt])
+            .arg(&self.mount)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mount -o {opt} failed");
+    }
+
+    fn heal(&self) {
+        self.read_only(false);
+        let _ = std::fs::remove_file(self.mount.join("filler"));
+    }
+}
+
+impl Drop for KitDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.mount).status();
+    }
+}
+
+/// Online enroll while the kit's disk fills up or turns read-only at each step boundary:
+/// glasskey stops with a clear next step (never a panic or a hang), no key is left with a
+/// PIN nobody knows of, and once the disk is healed `resume` (or a re-run) finishes it.
+#[test]
+fn fault_matrix_kit_disk_full_or_read_only() {
+    let mut tally = Tally {
+        cells: 0,
+        outcomes: Default::default(),
+    };
+    let boundaries: [(&str, &str, &str); 3] = [
+        (
+            "printing",
+            "printing the PIN slip",
+            "sleep 2; cat > /dev/null",
+        ),
+        ("touch", "creating the credential", "cat > /dev/null"),
+        ("seal_prompt", "type the seal number", "cat > /dev/null"),
+    ];
+    for (i, (boundary, marker, printer)) in boundaries.iter().enumerate() {
+        for full in [true, false] {
+            let mut story = Story::new(true, None);
+            let Some(disk) = KitDisk::put_kit_on_it(&mut story) else {
+                eprintln!(
+                    "SKIPPED: fault_matrix_kit_disk_full_or_read_only needs root to mount a tmpfs"
+                );
+                return;
+            };
+            let key = format!("d{i}");
+            story.virtual_key(&key, "a");
+            let label = "BG1-VAULT-A";
+            let up = if *boundary == "touch" {
+                "delay:2000"
+            } else {
+                "approve"
+            };
+            let mut run = Run::start(
+                &story,
+                &[
+                    "--device",
+                    &key,
+                    "enroll",
+                    "--account",
+                    BG1,
+                    "--location",
+                    "vault",
+                    "--label",
+                    label,
+                    "--pin-prompt",
+                    "--pin-slip-cmd",
+                    printer,
+                    "--operator",
+                    "Alice",
+                ],
+                &[("GLASSKEY_VIRTUAL_UP", up)],
+            );
+            run.say(PIN);
+            run.say(PIN);
+            assert!(run.wait_for(marker), "{boundary}: {}", run.output());
+            if full {
+                disk.fill();
+            } else {
+                disk.read_only(true);
+            }
+            if *boundary == "seal_prompt" {
+                run.say("S-1");
+            }
+            let code = run.finish();
+            let fault = if full { "disk full" } else { "read-only" };
+            assert!(
+                matches!(code, Some(2 | 3)),
+                "{boundary} {fault}: exit {code:?}: {}",
+                run.output()
+            );
+            assert!(
+                run.output().contains("next:"),
+                "{boundary} {fault}: no next step: {}",
+                run.output()
+            );
+            disk.heal();
+            assert!(
+                no_orphan_pin(&mut story, &key, label),
+                "{boundary} {fault}: orphan PIN: {}",
+                run.output()
+            );
+            let log = resume_to_the_end(&mut story, &key);
+            let mut end = enrolled_or_reset(&mut story, &key, label);
+            if end == "no key change left" {
+                story.ok(
+                    &[
+                        "--device",
+                        &key,
+                        "enroll",
+                        "--account",
+                        BG1,
+                        "--location",
+                        "vault",
+                        "--label",
+                        label,
+                        "--seal",
+                        "S-2",
+                        "--pin-prompt",
+                        "--pin-slip-cmd",
+                        "cat > /dev/null",
+                        "--operator",
+                        "Alice",
+                    ],
+                    &format!("{PIN}\n{PIN}\n"),
+                );
+                assert_eq!(
+                    enrolled_or_reset(&mut story, &key, label),
+                    "enrolled",
+                    "{log}"
+                );
+                end = "nothing to finish: re-run enrolled it";
+            }
+            story.ledger_verifies();
+            tally.add(&format!("{boundary}/{fault}: {end}"));
+        }
+    }
+    eprintln!("kit disk fault matrix: {} cells", tally.cells);
+    for (k, v) in &tally.outcomes {
+        eprintln!("  {k}: {v}");
+    }
+}

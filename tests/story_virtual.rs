@@ -379,7 +379,13 @@ fn story_retire_deletes_the_method_records_it_and_drops_it_from_the_sheet() {
     // stops asking for it.
     let out = story.exits(
         2,
-        &["retire", "--key", "bg2-vault", "--envelope-destroyed", "--yes"],
+        &[
+            "retire",
+            "--key",
+            "bg2-vault",
+            "--envelope-destroyed",
+            "--yes",
+        ],
         "",
     );
     assert!(out.contains("not retired"), "{out}");
@@ -415,7 +421,13 @@ fn story_retire_deletes_the_method_records_it_and_drops_it_from_the_sheet() {
     assert_eq!(destroyed["operators"], serde_json::json!(["Alice", "Bob"]));
     story.exits(
         2,
-        &["retire", "--key", "bg1-vault", "--envelope-destroyed", "--yes"],
+        &[
+            "retire",
+            "--key",
+            "bg1-vault",
+            "--envelope-destroyed",
+            "--yes",
+        ],
         "",
     );
     if let Some(after) = sheet_text(&mut story, "vault") {

@@ -220,7 +220,9 @@ pub fn record_envelope_destroyed(
         None => {
             return Err(Error::input(
                 format!("key {label} is not retired: its envelope must stay sealed"),
-                format!("retire it first (`glasskey retire --key {label}`), then destroy the envelope"),
+                format!(
+                    "retire it first (`glasskey retire --key {label}`), then destroy the envelope"
+                ),
             ))
         }
         Some(r) if r.envelope_destroyed.is_some() => {
