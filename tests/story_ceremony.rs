@@ -613,3 +613,55 @@ fn story_check_in_a_terminal_hides_the_pin_and_offers_a_retype() {
     assert_eq!(std::fs::read_to_string(&done).unwrap().trim(), "EXIT=0");
     story.assert_no_pin_anywhere(&[PIN_A]);
 }
+
+/// A wait for a touch, as an operator sees it in a terminal: a spinner line saying which key
+/// and what to do, with the seconds waited, redrawn in place; afterwards one plain line
+/// stays, and the key's own "touch the key now" does not break the spinner's line.
+#[test]
+fn story_touch_wait_shows_a_spinner_in_a_terminal() {
+    let mut story = Story::new(true, None);
+    story.virtual_key("k", "a");
+    story.enroll("k", BG1, "vault", "K", "S-1", PIN_A);
+    let vdir = story.virtual_dir.clone().unwrap();
+    let done = story.dir().join("done");
+    let cmd = format!(
+        "USER=alice GLASSKEY_VIRTUAL_UP=delay:3000 {} --kit {} --virtual {} --device k check --key K --new-seal S-2 --presence-only; echo EXIT=$? > {}; sleep 30",
+        shell_quote(&support::bin()),
+        shell_quote(story.kit.to_str().unwrap()),
+        shell_quote(vdir.to_str().unwrap()),
+        shell_quote(done.to_str().unwrap()),
+    );
+    let name = format!("gk-spin-{}", std::process::id());
+    let Some(tmux) = Tmux::start(&name, &cmd) else {
+        skip::skip("tmux cannot start a session here");
+        return;
+    };
+    tmux.wait_for("plugged in (and no other key)? [y/N]");
+    tmux.keys("y");
+    let during = tmux.wait_for(" s)");
+    let line = during
+        .lines()
+        .find(|l| l.contains("touch the key when it blinks ("))
+        .unwrap_or_else(|| panic!("no spinner line:\n{during}"));
+    assert!(
+        ['|', '/', '-', '\\'].contains(&line.chars().next().unwrap()),
+        "{line}"
+    );
+    let after = tmux.wait_for("K: PASSED");
+    assert!(!after.contains("touch the key now"), "{after}");
+    assert!(
+        after.lines().any(|l| l == "key K: touch the key when it blinks"),
+        "the plain line stays:\n{after}"
+    );
+    assert!(
+        after.matches("touch the key when it blinks").count() == 1,
+        "the spinner redraws in place:\n{after}"
+    );
+    for _ in 0..100 {
+        if done.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&done).unwrap().trim(), "EXIT=0");
+}

@@ -150,8 +150,10 @@ pub fn check_key(
     let client_data_hash = witness.client_data_hash;
 
     let (assertion, used_pin) = if plan.presence_only {
-        op.say(&format!("key {}: touch the key when it blinks", ks.label));
-        match key.get_assertion(None, &cred.rp_id, &cred.credential_id.0, &client_data_hash) {
+        let wait = op.waiting(&format!("key {}: touch the key when it blinks", ks.label));
+        let answer = key.get_assertion(None, &cred.rp_id, &cred.credential_id.0, &client_data_hash);
+        drop(wait);
+        match answer {
             Ok(a) => (a, false),
             Err(e) => {
                 let (name, hint) = super::key::explain_assertion_failure(&e);
@@ -454,13 +456,15 @@ fn pin_assertion(
             "PIN from the slip in the envelope of key {}",
             ks.label
         ))?;
-        op.say(&format!("key {}: touch the key when it blinks", ks.label));
-        let err = match key.get_assertion(
+        let wait = op.waiting(&format!("key {}: touch the key when it blinks", ks.label));
+        let answer = key.get_assertion(
             Some(&pin),
             &cred.rp_id,
             &cred.credential_id.0,
             client_data_hash,
-        ) {
+        );
+        drop(wait);
+        let err = match answer {
             Ok(a) => return Ok(Ok(a)),
             // The key was pulled out, went silent or Ctrl-C cancelled: the check has no
             // answer, which is not a failed check. Stop; the envelope stays OPEN and

@@ -77,9 +77,6 @@ impl Operator for ScriptedOperator<'_> {
     fn say(&mut self, message: &str) {
         (self.log)(&format!("    {message}"));
     }
-    fn touch_needed(&mut self, key: &str) {
-        (self.log)(&format!("    touch key {key} now"));
-    }
 }
 
 /// In the demo the PIN slip is rendered and checked, then dropped: no file holds the PIN.

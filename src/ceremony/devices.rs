@@ -52,7 +52,9 @@ pub fn touch_prompt() -> crate::ctap::device::KeepaliveHandler {
         }
         let now = Instant::now();
         // Keys repeat UPNEEDED every ~100 ms; a gap means a new wait for a new touch.
-        if last_up.is_none_or(|t| now.duration_since(t) > Duration::from_secs(1)) {
+        if last_up.is_none_or(|t| now.duration_since(t) > Duration::from_secs(1))
+            && !super::operator::spinner_active()
+        {
             eprintln!("touch the key now");
         }
         last_up = Some(now);

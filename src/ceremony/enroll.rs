@@ -862,21 +862,19 @@ fn create_and_verify(
 ) -> std::result::Result<MadeCredential, Refusal> {
     let client_data_json = client_data_json(&options.challenge, &options.rp_id);
     let client_data_hash: [u8; 32] = Sha256::digest(&client_data_json).into();
-    op.say(&format!(
+    let wait = op.waiting(&format!(
         "creating the credential on key {}: touch the key when it blinks",
         prepared.label
     ));
-    let mut made = key
-        .make_credential(pin, options, &client_data_hash)
-        .map_err(|e| match e.class {
-            crate::error::ExitClass::DeviceOrNetwork
-                if e.what.contains("credential protection") =>
-            {
-                Refusal::Unacceptable(e)
-            }
-            crate::error::ExitClass::DeviceOrNetwork if !key.answers() => Refusal::Unknown(e),
-            _ => Refusal::KeyAnswered(e),
-        })?;
+    let answer = key.make_credential(pin, options, &client_data_hash);
+    drop(wait);
+    let mut made = answer.map_err(|e| match e.class {
+        crate::error::ExitClass::DeviceOrNetwork if e.what.contains("credential protection") => {
+            Refusal::Unacceptable(e)
+        }
+        crate::error::ExitClass::DeviceOrNetwork if !key.answers() => Refusal::Unknown(e),
+        _ => Refusal::KeyAnswered(e),
+    })?;
     made.client_data_json = client_data_json;
     for what in &made.not_applied {
         op.say(&format!("not applied: {what}"));
@@ -980,13 +978,13 @@ pub(super) fn register_step(
         .user_id
         .clone()
         .unwrap_or_else(|| response.account.id.clone());
-    op.say(&format!(
+    let wait = op.waiting(&format!(
         "registering the credential on {} in Entra",
         progress.account
     ));
-    let method = graph
-        .register_in(response.version(), &user_id, &response.fido2_method)
-        .map_err(|e| resumable(e.into(), progress))?;
+    let method = graph.register_in(response.version(), &user_id, &response.fido2_method);
+    drop(wait);
+    let method = method.map_err(|e| resumable(e.into(), progress))?;
     let credential_id = response.credential_id().unwrap_or_default();
     kit.append(
         &progress.operators,

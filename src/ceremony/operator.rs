@@ -22,6 +22,45 @@ pub trait Operator {
     }
     /// Tell the operator what is happening (progress, which key, which envelope).
     fn say(&mut self, message: &str);
-    /// The key is waiting for a touch.
-    fn touch_needed(&mut self, key: &str);
+    /// A wait begins — for a touch, for Microsoft Graph — and lasts while the returned
+    /// guard lives. A terminal shows it as a spinner; anything else as one line.
+    fn waiting(&mut self, what: &str) -> Waiting {
+        self.say(what);
+        Waiting::shown()
+    }
+}
+
+/// The operator's side of a wait ([`Operator::waiting`]): dropping it ends the wait's display.
+pub struct Waiting(Option<Box<dyn FnOnce() + Send>>);
+
+impl Waiting {
+    /// A wait already shown once (a plain line): nothing to end.
+    pub fn shown() -> Waiting {
+        Waiting(None)
+    }
+
+    /// A wait whose display `end` stops (a spinner's thread).
+    pub fn ended_by(end: impl FnOnce() + Send + 'static) -> Waiting {
+        Waiting(Some(Box::new(end)))
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(end) = self.0.take() {
+            end();
+        }
+    }
+}
+
+/// Whether a spinner is drawing on the terminal: the key's own "touch the key now"
+/// (from its keepalives) stays quiet then, as the spinner already says so.
+static SPINNING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn spinner_active() -> bool {
+    SPINNING.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+pub fn set_spinner_active(on: bool) {
+    SPINNING.store(on, std::sync::atomic::Ordering::SeqCst);
 }

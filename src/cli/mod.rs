@@ -24,6 +24,7 @@ pub mod report;
 pub mod resume;
 pub mod retire;
 pub mod session;
+pub mod spinner;
 pub mod suggest;
 #[cfg(feature = "rehearsal")]
 pub mod virtual_keys;

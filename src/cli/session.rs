@@ -70,8 +70,8 @@ impl Operator for TerminalOperator {
     fn say(&mut self, message: &str) {
         eprintln!("{message}");
     }
-    fn touch_needed(&mut self, key: &str) {
-        eprintln!("touch key {key} now");
+    fn waiting(&mut self, what: &str) -> crate::ceremony::operator::Waiting {
+        super::spinner::start(what)
     }
 }
 
