@@ -37,7 +37,6 @@ impl Operator for Quiet {
     fn say(&mut self, m: &str) {
         self.0.push(m.to_string());
     }
-    fn touch_needed(&mut self, _: &str) {}
 }
 
 fn kit(dir: &std::path::Path) -> Kit {

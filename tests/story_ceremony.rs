@@ -650,7 +650,9 @@ fn story_touch_wait_shows_a_spinner_in_a_terminal() {
     let after = tmux.wait_for("K: PASSED");
     assert!(!after.contains("touch the key now"), "{after}");
     assert!(
-        after.lines().any(|l| l == "key K: touch the key when it blinks"),
+        after
+            .lines()
+            .any(|l| l == "key K: touch the key when it blinks"),
         "the plain line stays:\n{after}"
     );
     assert!(
