@@ -32,6 +32,11 @@ pub fn decode_lenient(text: &str) -> Option<Vec<u8>> {
 /// `=` removed (beta creationOptions page, note on `excludeCredentials`).
 pub fn decode_url_token(text: &str) -> Option<Vec<u8>> {
     let t = text.trim();
+    // Base64 is ASCII; anything else is no encoding at all (and splitting off the last
+    // byte of a multi-byte character would panic: fuzz/regressions/graph_json).
+    if !t.is_ascii() {
+        return None;
+    }
     let (body, last) = t.split_at(t.len().checked_sub(1)?);
     let pad = last.parse::<usize>().ok().filter(|n| *n <= 2)?;
     let mut padded = body.replace('-', "+").replace('_', "/");
@@ -63,6 +68,14 @@ pub fn decode_candidates(text: &str) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_string_ending_in_a_multibyte_character_is_no_encoding() {
+        // Found by the graph_json fuzzer: it used to panic splitting the last byte off.
+        assert_eq!(decode_url_token("AAAA\u{375}"), None);
+        assert_eq!(decode_lenient("AAAA\u{bccc}"), None);
+        assert!(decode_candidates("\u{375}").is_empty());
+    }
 
     #[test]
     fn lenient_reads_all_three_graph_encodings() {
