@@ -265,8 +265,10 @@ fn fault_matrix_online_enroll() {
             } else {
                 printer
             };
+            // Long enough that the fault lands while the key still waits for the touch,
+            // however loaded the machine (the faults end the run at once, so it costs nothing).
             let up = if *boundary == "touch" {
-                "delay:3000"
+                "delay:8000"
             } else {
                 "approve"
             };
@@ -296,7 +298,9 @@ fn fault_matrix_online_enroll() {
             }
             assert!(run.wait_for(marker), "{boundary}: {}", run.output());
             if let Fault::KeyRemoved = fault {
-                story.ok(&["keys", "virtual-unplug", &key], "");
+                // Pulled out at once (a rename, as `keys virtual-unplug` does), not after
+                // starting another process.
+                glasskey::virtual_key::unplug(story.virtual_dir.as_ref().unwrap(), &key).unwrap();
                 // Answer the prompt glasskey waits at, so it goes on to meet the missing key.
                 match *boundary {
                     "pin_prompt" => {
@@ -308,10 +312,18 @@ fn fault_matrix_online_enroll() {
                 }
                 let code = run.finish();
                 // At the seal prompt the key's work is done: the run ends well. Elsewhere
-                // the key is gone: a device failure (3), never a hang or a panic.
-                let want = if *boundary == "seal_prompt" { 0 } else { 3 };
-                assert_eq!(code, Some(want), "{boundary} key removed: {}", run.output());
-                if want == 3 {
+                // the key is gone: a device failure (3) naming `resume` — or, on a machine
+                // so loaded that the key finished its step before the pull, the run stops
+                // at the seal prompt (2, stdin closed), which `resume` finishes too. Never a
+                // hang or a panic; the end state is checked below either way.
+                if *boundary == "seal_prompt" {
+                    assert_eq!(code, Some(0), "{boundary} key removed: {}", run.output());
+                } else {
+                    assert!(
+                        matches!(code, Some(2 | 3)),
+                        "{boundary} key removed: exit {code:?}: {}",
+                        run.output()
+                    );
                     assert!(
                         run.output().contains("glasskey resume"),
                         "{boundary}: the next step is named: {}",
@@ -950,7 +962,7 @@ fn fault_matrix_kit_disk_full_or_read_only() {
             story.virtual_key(&key, "a");
             let label = "BG1-VAULT-A";
             let up = if *boundary == "touch" {
-                "delay:2000"
+                "delay:6000"
             } else {
                 "approve"
             };
