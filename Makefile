@@ -185,11 +185,11 @@ fuzz-smoke: setup-fuzz
 
 # ---- supply chain: RustSec advisories offline, licences/bans/sources with cargo-deny.
 ADVISORY_DB ?= ../shared/advisory-db
-# Pinned: the versions these checks were last reviewed with (binary scanning left out).
+# Pinned: the versions these checks were last reviewed with (and built here).
 CARGO_AUDIT_VERSION ?= 0.22.2
 CARGO_DENY_VERSION ?= 0.20.2
 setup-audit:
-	@command -v cargo-audit >/dev/null || $(CARGO) install --locked --no-default-features cargo-audit@$(CARGO_AUDIT_VERSION)
+	@command -v cargo-audit >/dev/null || $(CARGO) install --locked cargo-audit@$(CARGO_AUDIT_VERSION)
 	@command -v cargo-deny >/dev/null || $(CARGO) install --locked cargo-deny@$(CARGO_DENY_VERSION)
 
 # Advisory ignores live in deny.toml (one reviewed file, each with its reason).
