@@ -345,27 +345,7 @@ fn fault_matrix_online_enroll() {
             let mut end = enrolled_or_reset(&mut story, &key, label);
             if end == "no key change left" {
                 // One clear next step: enroll again; it reaches the same end state.
-                story.ok(
-                    &[
-                        "--device",
-                        &key,
-                        "enroll",
-                        "--account",
-                        BG1,
-                        "--location",
-                        "vault",
-                        "--label",
-                        label,
-                        "--seal",
-                        "S-2",
-                        "--pin-prompt",
-                        "--pin-slip-cmd",
-                        "cat > /dev/null",
-                        "--operator",
-                        "Alice",
-                    ],
-                    &format!("{PIN}\n{PIN}\n"),
-                );
+                enroll_clean(&mut story, &key, label, "S-2");
                 assert_eq!(
                     enrolled_or_reset(&mut story, &key, label),
                     "enrolled",
@@ -1018,27 +998,7 @@ fn fault_matrix_kit_disk_full_or_read_only() {
             let log = resume_to_the_end(&mut story, &key);
             let mut end = enrolled_or_reset(&mut story, &key, label);
             if end == "no key change left" {
-                story.ok(
-                    &[
-                        "--device",
-                        &key,
-                        "enroll",
-                        "--account",
-                        BG1,
-                        "--location",
-                        "vault",
-                        "--label",
-                        label,
-                        "--seal",
-                        "S-2",
-                        "--pin-prompt",
-                        "--pin-slip-cmd",
-                        "cat > /dev/null",
-                        "--operator",
-                        "Alice",
-                    ],
-                    &format!("{PIN}\n{PIN}\n"),
-                );
+                enroll_clean(&mut story, &key, label, "S-2");
                 assert_eq!(
                     enrolled_or_reset(&mut story, &key, label),
                     "enrolled",
